@@ -25,10 +25,15 @@ export interface IdentityStore {
   get(user: UserKey): Promise<IdentityMapping | undefined>;
   /**
    * Stores `mapping` unless the user already has one. Returns the mapping stored afterwards: `created` is false
-   * when another writer got there first, and `mapping` is then the winner's.
+   * when another writer got there first, and `mapping` is then the winner's. Idempotent: when the stored mapping
+   * already points at the same `communicationUserId`, `created` is true, so a write retried after a lost answer is
+   * not mistaken for a lost race (whose loser deletes the ACS identity it created).
    */
   createIfAbsent(mapping: IdentityMapping): Promise<{ mapping: IdentityMapping; created: boolean }>;
-  /** Records that every token issued to the user before `at` is revoked. Throws IdentityNotFoundError if absent. */
+  /**
+   * Records that every token issued to the user before `at` is revoked; an earlier `at` than the one stored leaves
+   * the later one in place. Throws IdentityNotFoundError if the user has no mapping.
+   */
   markRevoked(user: UserKey, at: Date): Promise<IdentityMapping>;
   /**
    * Removes the user's mapping if it still points at `communicationUserId` (so a stale delete cannot remove a newer
@@ -48,4 +53,9 @@ export class IdentityNotFoundError extends Error {
 /** The backing store could not be reached or failed; the request should end in 503, not 500. */
 export class IdentityStoreUnavailableError extends Error {
   override readonly name = 'IdentityStoreUnavailableError';
+}
+
+/** The `revokedAt` to store when revoking at `at`: revocation only ever moves forward in time. */
+export function laterRevocation(stored: string | undefined, at: Date): string {
+  return stored !== undefined && Date.parse(stored) > at.getTime() ? stored : at.toISOString();
 }
