@@ -1,0 +1,190 @@
+/**
+ * Builds what Azure runs.
+ *
+ * - `npm run build` bundles src/index.ts into dist/index.cjs (+ linked source map): the only code the Function App
+ *   loads, so that a cold start reads one file instead of resolving hundreds of modules in node_modules.
+ * - `npm run build:unbundled` transpiles src/**\/*.ts file by file into dist-unbundled/ (ESM, node_modules left
+ *   external). It is never deployed: it exists so the cold-start benchmark can compare loading both.
+ */
+
+import { readdir, rm, stat } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as esbuild from 'esbuild';
+
+/** The Functions Node.js worker injects this module at run time; it is not on npm, so it cannot be bundled. */
+export const WORKER_PROVIDED_MODULES: readonly string[] = ['@azure/functions-core'];
+
+/** Source trees that must never reach the deployed bundle (the emulator, the dev issuer, tests, benchmarks). */
+export const NEVER_DEPLOYED_DIRS: readonly string[] = ['dev', 'test', 'bench', 'demo'];
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface BundleOptions {
+  /** Project root: entry and outfile are relative to it. Default: this repository. */
+  root?: string;
+  entry?: string;
+  outfile?: string;
+}
+
+export interface BundleResult {
+  outfile: string;
+  sourceMapFile: string;
+  /** Every source file in the bundle, relative to root. */
+  inputs: string[];
+  /** Modules the bundle still requires at run time. */
+  externalImports: string[];
+  bytes: number;
+}
+
+export class BuildRejectedError extends Error {
+  override readonly name = 'BuildRejectedError';
+}
+
+function isNodeBuiltin(specifier: string) {
+  return builtinModules.includes(specifier.startsWith('node:') ? specifier.slice('node:'.length) : specifier);
+}
+
+/** True when `child` is `parent` or inside it. */
+function isWithin(parent: string, child: string) {
+  const relative = path.relative(parent, child);
+  return !relative.startsWith('..') && !path.isAbsolute(relative);
+}
+
+function isUnder(root: string, dir: string, file: string) {
+  const absolute = path.resolve(root, file);
+  return absolute !== path.join(root, dir) && isWithin(path.join(root, dir), absolute);
+}
+
+/** Output directories are emptied before each build, so each must be a dedicated folder inside the project. */
+function ownOutputDir(root: string, dir: string) {
+  const sources = [...NEVER_DEPLOYED_DIRS, 'src'].map((source) => path.join(root, source));
+  if (dir === root || !isWithin(root, dir) || sources.some((source) => isWithin(source, dir))) {
+    throw new BuildRejectedError(
+      `Refusing to empty ${dir}: the output must be its own folder inside ${root}`,
+    );
+  }
+  return dir;
+}
+
+/** Bundles the Functions entry into one CommonJS file; refuses a bundle that pulls in dev/test code. */
+export async function buildBundle(options: BundleOptions = {}): Promise<BundleResult> {
+  const root = path.resolve(options.root ?? REPO_ROOT);
+  const entry = options.entry ?? 'src/index.ts';
+  const outfile = path.resolve(root, options.outfile ?? 'dist/index.cjs');
+
+  // A stale file left in the output directory would be packaged and deployed.
+  await rm(ownOutputDir(root, path.dirname(outfile)), { recursive: true, force: true });
+
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    // Whitespace only: identifiers stay readable in stack traces even without the source map.
+    minifyWhitespace: true,
+    // Linked: the map sits beside the bundle and Node (--enable-source-maps) maps stack traces back to src/.
+    sourcemap: 'linked',
+    external: [...WORKER_PROVIDED_MODULES],
+    metafile: true,
+    logLevel: 'silent',
+  });
+  for (const warning of result.warnings) {
+    console.warn(`esbuild: ${warning.text}${warning.location ? ` (${warning.location.file})` : ''}`);
+  }
+
+  const inputs = Object.keys(result.metafile.inputs);
+  const leaked = inputs.filter((input) => NEVER_DEPLOYED_DIRS.some((dir) => isUnder(root, dir, input)));
+  if (leaked.length > 0) {
+    await rm(path.dirname(outfile), { recursive: true, force: true });
+    throw new BuildRejectedError(
+      `The bundle must not include code from ${NEVER_DEPLOYED_DIRS.join('/, ')}/, but it imports: ${leaked.join(', ')}`,
+    );
+  }
+
+  const output = Object.entries(result.metafile.outputs).find(
+    ([file]) => path.resolve(root, file) === outfile,
+  );
+  const externalImports = [
+    ...new Set(
+      (output?.[1].imports ?? []).filter((imported) => imported.external).map((imported) => imported.path),
+    ),
+  ].sort();
+  const unexpected = externalImports.filter(
+    (specifier) => !isNodeBuiltin(specifier) && !WORKER_PROVIDED_MODULES.includes(specifier),
+  );
+  if (unexpected.length > 0) {
+    await rm(path.dirname(outfile), { recursive: true, force: true });
+    throw new BuildRejectedError(
+      `The bundle would need node_modules at run time for: ${unexpected.join(', ')} (only Node built-ins and ${WORKER_PROVIDED_MODULES.join(', ')} may stay external)`,
+    );
+  }
+
+  return {
+    outfile,
+    sourceMapFile: `${outfile}.map`,
+    inputs,
+    externalImports,
+    bytes: (await stat(outfile)).size,
+  };
+}
+
+export interface UnbundledOptions {
+  root?: string;
+  sourceDir?: string;
+  outdir?: string;
+}
+
+/** Transpiles each src/ file on its own (no bundling): the baseline the cold-start benchmark compares against. */
+export async function buildUnbundled(
+  options: UnbundledOptions = {},
+): Promise<{ outdir: string; files: number }> {
+  const root = path.resolve(options.root ?? REPO_ROOT);
+  const sourceDir = path.resolve(root, options.sourceDir ?? 'src');
+  const outdir = ownOutputDir(root, path.resolve(root, options.outdir ?? 'dist-unbundled'));
+
+  const entryPoints = (await readdir(sourceDir, { recursive: true }))
+    .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
+    .map((file) => path.join(sourceDir, file));
+
+  await rm(outdir, { recursive: true, force: true });
+  await esbuild.build({
+    absWorkingDir: root,
+    entryPoints,
+    outdir,
+    outbase: sourceDir,
+    bundle: false,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  return { outdir, files: entryPoints.length };
+}
+
+async function main(args: readonly string[]) {
+  if (args.includes('--unbundled')) {
+    const { outdir, files } = await buildUnbundled();
+    console.log(`Transpiled ${files} files into ${path.relative(process.cwd(), outdir)}/ (not deployed).`);
+    return;
+  }
+  const bundle = await buildBundle();
+  const fromOutsideNode = bundle.externalImports.filter((specifier) => !isNodeBuiltin(specifier));
+  console.log(
+    `Bundled ${bundle.inputs.length} modules into ${path.relative(process.cwd(), bundle.outfile)} ` +
+      `(${(bundle.bytes / 1024).toFixed(0)} KiB, source map beside it); needs at run time, besides Node built-ins: ` +
+      `${fromOutsideNode.join(', ') || 'nothing'}`,
+  );
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+  });
+}

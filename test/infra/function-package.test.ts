@@ -1,0 +1,124 @@
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildBundle, NEVER_DEPLOYED_DIRS } from '../../scripts/build.js';
+import { azdPackageFiles, coreToolsIgnoreParser, coreToolsPackageFiles } from './function-package.js';
+
+const run = promisify(execFile);
+const PACKAGE = ['dist/index.cjs', 'dist/index.cjs.map', 'host.json', 'package.json'];
+
+const temporary: string[] = [];
+afterAll(async () => {
+  await Promise.all(temporary.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function tempDir(prefix: string) {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+
+describe('.funcignore', () => {
+  it('keeps only host.json, package.json and the bundle, read by Core Tools and by azd alike', async () => {
+    const root = await tempDir('funcignore-');
+    const tree = [
+      ...PACKAGE,
+      'dist/leftover.js',
+      'dist-unbundled/index.js',
+      'src/index.ts',
+      'src/settings.ts',
+      'dev/start.ts',
+      'dev/emulator/server.ts',
+      'test/infra/no-secrets.test.ts',
+      'bench/run.ts',
+      'demo/index.html',
+      'docs/deploy.md',
+      'infra/main.bicep',
+      'scripts/build.ts',
+      'node_modules/zod/package.json',
+      'node_modules/@azure/functions/dist/azure-functions.js',
+      '.artifacts/test-tls/ca.pem',
+      '.azure/dev/.env',
+      '.github/workflows/ci.yml',
+      '.git/config',
+      '.vscode/settings.json',
+      'local.settings.json',
+      'local.settings.sample.json',
+      'README.md',
+      'CHANGELOG.md',
+      'azure.yaml',
+      'biome.json',
+      'tsconfig.json',
+      'vitest.config.ts',
+      'package-lock.json',
+    ];
+    for (const file of tree) {
+      await mkdir(path.dirname(path.join(root, file)), { recursive: true });
+      await writeFile(path.join(root, file), '');
+    }
+    await copyFile(path.resolve('.funcignore'), path.join(root, '.funcignore'));
+    // Core Tools' parser lets everything under dist/ in (it matches prefixes); git's rules keep only the two files.
+    // The build empties dist/ first, so both upload the same four files from a real build.
+    expect(await coreToolsPackageFiles(root)).toEqual([...PACKAGE, 'dist/leftover.js'].sort());
+    expect(await azdPackageFiles(root)).toEqual(PACKAGE);
+  });
+
+  it("is read with Core Tools' own rules (prefix match, `*` within one segment, negations win)", () => {
+    const parser = coreToolsIgnoreParser('node_modules\n*.ts\n!src/keep.ts\n# comment\n/docs\n');
+    expect(parser.accepts('node_modules/zod/index.js')).toBe(false);
+    expect(parser.accepts('node_modules_backup/x.js')).toBe(false);
+    expect(parser.accepts('index.ts')).toBe(false);
+    expect(parser.accepts('src/index.ts')).toBe(true);
+    expect(parser.accepts('src/keep.ts')).toBe(true);
+    expect(parser.accepts('docs/deploy.md')).toBe(false);
+    expect(parser.accepts('host.json')).toBe(true);
+  });
+});
+
+describe('the packaged app of this repository', () => {
+  it('is exactly what the host needs, built from src/ alone, and loads without node_modules', async () => {
+    const bundle = await buildBundle();
+    const root = path.resolve('.');
+
+    const fromNeverDeployedDirs = bundle.inputs.filter((input) =>
+      NEVER_DEPLOYED_DIRS.some((dir) => input.startsWith(`${dir}/`)),
+    );
+    expect(fromNeverDeployedDirs).toEqual([]);
+    expect(bundle.inputs).toContain('src/index.ts');
+
+    const bundleText = await readFile(bundle.outfile, 'utf8');
+    const required = [
+      ...new Set([...bundleText.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!)),
+    ];
+    const notBuiltin = required.filter((name) => !builtinModules.includes(name.replace(/^node:/, '')));
+    expect(notBuiltin).toEqual(['@azure/functions-core']);
+
+    const manifest = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { main: string };
+    expect(manifest.main).toBe('dist/index.cjs');
+
+    expect(await coreToolsPackageFiles(root)).toEqual(PACKAGE);
+    expect(await azdPackageFiles(root)).toEqual(PACKAGE);
+
+    // What the Function App gets: the four files, no node_modules. Loading the entry must succeed; outside the host
+    // the library switches to test mode, which shows the entry and @azure/functions inside it really ran.
+    const deployed = await tempDir('deployed-app-');
+    for (const file of PACKAGE) {
+      await mkdir(path.dirname(path.join(deployed, file)), { recursive: true });
+      await copyFile(path.join(root, file), path.join(deployed, file));
+    }
+    const { stderr } = await run(
+      process.execPath,
+      ['-e', `require(${JSON.stringify(`./${manifest.main}`)})`],
+      {
+        cwd: deployed,
+        env: { PATH: process.env.PATH ?? '' },
+      },
+    );
+    expect(stderr).toContain('Failed to detect the Azure Functions runtime');
+    expect(stderr).not.toMatch(/Cannot find module/);
+  });
+});
