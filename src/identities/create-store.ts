@@ -11,51 +11,49 @@ import { TableIdentityStore } from './table/table-identity-store.js';
 
 /**
  * Makes sure the table exists before its first use, without a start-up dependency on Storage: the first request
- * creates it, and a failure (storage down) is retried by the next request instead of being remembered.
+ * creates it. After the store was unavailable the check runs again, so a storage account that came back empty
+ * (or a restarted Azurite) serves again without restarting the app.
  */
 class TableReadyGate implements IdentityStore {
   #ready?: Promise<void>;
 
   constructor(private readonly table: TableIdentityStore) {}
 
-  private async ready(): Promise<void> {
-    this.#ready ??= this.table.ensureTable().catch((error: unknown) => {
-      this.#ready = undefined;
-      throw error instanceof IdentityStoreUnavailableError
-        ? error
-        : new IdentityStoreUnavailableError('the identity table could not be created');
-    });
-    await this.#ready;
+  private async use<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      this.#ready ??= this.table.ensureTable();
+      await this.#ready;
+      return await operation();
+    } catch (error) {
+      const storageFailed = error instanceof Error && error.name === 'RestError';
+      if (storageFailed || error instanceof IdentityStoreUnavailableError) this.#ready = undefined;
+      throw storageFailed ? new IdentityStoreUnavailableError('the identity table could not be used') : error;
+    }
   }
 
-  async get(user: UserKey) {
-    await this.ready();
-    return this.table.get(user);
+  get(user: UserKey) {
+    return this.use(() => this.table.get(user));
   }
 
-  async createIfAbsent(mapping: IdentityMapping) {
-    await this.ready();
-    return this.table.createIfAbsent(mapping);
+  createIfAbsent(mapping: IdentityMapping) {
+    return this.use(() => this.table.createIfAbsent(mapping));
   }
 
-  async markRevoked(user: UserKey, at: Date) {
-    await this.ready();
-    return this.table.markRevoked(user, at);
+  markRevoked(user: UserKey, at: Date) {
+    return this.use(() => this.table.markRevoked(user, at));
   }
 
-  async delete(user: UserKey, communicationUserId: string) {
-    await this.ready();
-    return this.table.delete(user, communicationUserId);
+  delete(user: UserKey, communicationUserId: string) {
+    return this.use(() => this.table.delete(user, communicationUserId));
   }
 
   async *list() {
-    await this.ready();
+    await this.use(async () => undefined);
     yield* this.table.list();
   }
 
-  async ping() {
-    await this.ready();
-    await this.table.ping();
+  ping() {
+    return this.use(() => this.table.ping());
   }
 }
 

@@ -8,11 +8,8 @@ export interface TokenOrder {
   expiresInMinutes: number;
 }
 
-export interface TokenGrant {
-  communicationUserId: string;
-  token: string;
-  expiresOn: Date;
-}
+/** A token and the identity it belongs to: what the token endpoint answers. */
+export type TokenGrant = CreatedIdentity;
 
 export interface ProvisioningDependencies {
   store: IdentityStore;

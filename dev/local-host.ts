@@ -1,0 +1,239 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { format } from 'node:util';
+import functions, { type HttpResponseInit } from '@azure/functions';
+import type { JwtValidatorOptions } from '../src/caller/jwt.js';
+import { problem } from '../src/http/problem.js';
+import { findRoute, routesForPath } from '../src/http/route-match.js';
+import type { LogLevel } from '../src/log.js';
+import { routes } from '../src/routes.js';
+import { type ServicesState, servicesFromEnvironment } from '../src/services.js';
+
+/** Like the Functions host's own request size limit (100 MB there): beyond it the host answers, not the app. */
+const HOST_MAX_BODY_BYTES = 1024 * 1024;
+const ROUTE_PREFIX = '/api';
+/** Methods the fetch-style HttpRequest cannot represent (it throws); the host answers them without a handler. */
+const UNREPRESENTABLE_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
+
+export interface LocalHostOptions {
+  /** Default 0: a free port. */
+  port?: number;
+  host?: string;
+  /** The app settings this host's services read; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Every log line (service and per-request); default the console. */
+  log?: (level: LogLevel, line: string) => void;
+  /** Key-set cache tuning, for tests. */
+  jwt?: JwtValidatorOptions;
+}
+
+export interface LocalHost {
+  /** `http://127.0.0.1:PORT`; the API is under `/api/`. */
+  url: string;
+  port: number;
+  /** This host's services, e.g. for a test to list the identity store's mappings. */
+  services: ServicesState;
+  close(): Promise<void>;
+}
+
+const consoleLog = (level: LogLevel, line: string) => {
+  if (level === 'error') console.error(line);
+  else if (level === 'warning') console.warn(line);
+  else console.info(line);
+};
+
+function toLogLevel(level: string): LogLevel {
+  return level === 'error' || level === 'critical'
+    ? 'error'
+    : level === 'warning'
+      ? 'warning'
+      : 'information';
+}
+
+/**
+ * Node keeps only the first of some repeated headers (Authorization among them); the Functions host joins them.
+ * Like Azure's front end, the client's address is appended to X-Forwarded-For, so its last entry can be trusted.
+ */
+function joinedHeaders(request: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let index = 0; index < request.rawHeaders.length; index += 2) {
+    const name = request.rawHeaders[index]!.toLowerCase();
+    const value = request.rawHeaders[index + 1]!;
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+  }
+  const client = request.socket.remoteAddress ?? 'unknown';
+  headers['x-forwarded-for'] = headers['x-forwarded-for']
+    ? `${headers['x-forwarded-for']}, ${client}`
+    : client;
+  return headers;
+}
+
+/**
+ * The request's URL. The target is always read as a path (`//x/api/...` names no host), and a Host header that is
+ * not a valid authority is ignored; a target that is no valid path gives undefined.
+ */
+function requestUrl(request: IncomingMessage): URL | undefined {
+  const host = request.headers.host;
+  const origin = host !== undefined && URL.canParse(`http://${host}`) ? `http://${host}` : 'http://127.0.0.1';
+  const target = request.url ?? '/';
+  return target.startsWith('/') && URL.canParse(`${origin}${target}`)
+    ? new URL(`${origin}${target}`)
+    : undefined;
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
+  if (Number(request.headers['content-length'] ?? 0) > HOST_MAX_BODY_BYTES) return undefined;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    total += chunk.byteLength;
+    if (total > HOST_MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function send(response: ServerResponse, init: HttpResponseInit, method: string): Promise<void> {
+  const serialised = new functions.HttpResponse(init);
+  const headers: Record<string, string> = {};
+  serialised.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  const body =
+    method === 'HEAD' || serialised.body === null ? undefined : Buffer.from(await serialised.arrayBuffer());
+  response.writeHead(serialised.status, {
+    ...headers,
+    ...(body ? { 'content-length': String(body.length) } : {}),
+  });
+  response.end(body);
+}
+
+/**
+ * Serves the route table over node:http the way the Functions host does: `/api/<route>`, the same handlers, an
+ * HttpRequest and InvocationContext per request. Several hosts with different settings can run in one process.
+ */
+export async function startLocalHost(options: LocalHostOptions = {}): Promise<LocalHost> {
+  const log = options.log ?? consoleLog;
+  const services = servicesFromEnvironment(options.env ?? process.env, {
+    log: (level, event) => log(level, JSON.stringify(event)),
+    ...(options.jwt ? { jwt: options.jwt } : {}),
+  });
+
+  const server = createServer(async (request, response) => {
+    const invocationId = randomUUID();
+    const method = (request.method ?? 'GET').toUpperCase();
+    try {
+      const url = requestUrl(request);
+      if (!url) {
+        const invalid = problem({
+          type: 'invalid-request',
+          detail: 'The request target is not a valid path.',
+          invocationId,
+        });
+        await send(response, invalid, method);
+        return;
+      }
+      const path = url.pathname;
+      const lowered = path.toLowerCase();
+      const underPrefix = lowered === ROUTE_PREFIX || lowered.startsWith(`${ROUTE_PREFIX}/`);
+      const apiPath = path.slice(ROUTE_PREFIX.length);
+      // Any method the table does not list still reaches the catch-all, which answers 404 or 405 as a problem.
+      const match = underPrefix
+        ? (findRoute(routes, method, apiPath) ?? routesForPath(routes, apiPath).at(-1))
+        : undefined;
+      if (!match) {
+        await send(response, problem({ type: 'not-found', detail: 'No such route.', invocationId }), method);
+        return;
+      }
+      if (UNREPRESENTABLE_METHODS.has(method)) {
+        const named = routes.filter((route) => !route.route.includes('{*'));
+        const allowed = [...new Set(routesForPath(named, apiPath).flatMap(({ route }) => route.methods))];
+        const refusal =
+          allowed.length === 0
+            ? problem({ type: 'not-found', detail: 'No such route.', invocationId })
+            : problem({
+                type: 'method-not-allowed',
+                detail: `This route answers ${allowed.join(', ')}.`,
+                invocationId,
+                headers: { Allow: allowed.join(', ') },
+              });
+        await send(response, refusal, method);
+        return;
+      }
+      const body = await readBody(request);
+      if (body === undefined) {
+        const tooLarge = problem({
+          type: 'payload-too-large',
+          detail: 'The request body is too large.',
+          invocationId,
+        });
+        response.once('finish', () => request.destroy());
+        await send(response, { ...tooLarge, headers: { ...tooLarge.headers, Connection: 'close' } }, method);
+        return;
+      }
+      const httpRequest = new functions.HttpRequest({
+        method,
+        url: url.href,
+        headers: joinedHeaders(request),
+        params: match.params,
+        body: { bytes: body },
+      });
+      const context = new functions.InvocationContext({
+        invocationId,
+        functionName: match.route.name,
+        logHandler: (level, ...args) => log(toLogLevel(level), format(...args)),
+      });
+      await send(response, await match.route.handler(httpRequest, context, services), method);
+    } catch {
+      // Handlers turn their own failures into problems; reaching this means the host itself failed.
+      if (!response.headersSent) {
+        await send(
+          response,
+          problem({ type: 'internal', detail: 'The local host failed.', invocationId }),
+          method,
+        );
+      } else {
+        response.destroy();
+      }
+    }
+  });
+
+  // Requests Node's parser refuses (oversized headers, malformed HTTP) still get a problem document.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return;
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const init = problem({
+      type: tooLarge ? 'header-too-large' : 'invalid-request',
+      detail: tooLarge ? 'The request headers are too large.' : 'The request is not valid HTTP.',
+      invocationId: randomUUID(),
+    });
+    const body = JSON.stringify(init.jsonBody);
+    socket.end(
+      `HTTP/1.1 ${init.status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `Content-Type: application/problem+json\r\nCache-Control: no-store\r\nConnection: close\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port, address } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    services,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,205 @@
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from 'jose';
+import { z } from 'zod';
+import { isSecureOrLoopbackUrl } from '../http/loopback.js';
+import {
+  AuthenticationError,
+  type CallerValidator,
+  KeysUnavailableError,
+  type Principal,
+  principalSchema,
+} from './principal.js';
+
+/** Asymmetric algorithms only: `none` and HS* (which a public key could be abused to forge) never verify. */
+export const ALLOWED_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+];
+
+export const CLOCK_TOLERANCE_SECONDS = 60;
+/** Real access tokens are a few KB; anything far larger is refused before any parsing. */
+const MAX_TOKEN_LENGTH = 16 * 1024;
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+export interface JwtValidatorConfig {
+  issuer: string;
+  audiences: readonly string[];
+  jwksUri?: string | undefined;
+  userClaim: string;
+}
+
+export interface JwtValidatorOptions {
+  /** After a key-set fetch, an unknown `kid` triggers no new fetch for this long. Default 30 s. */
+  cooldownMs?: number;
+  /** Keys are refetched after this long even when every `kid` is known. Default 10 min. */
+  cacheMaxAgeMs?: number;
+  /** Time limit of each discovery or key-set fetch. Default 5 s. */
+  fetchTimeoutMs?: number;
+}
+
+/** The Authorization header must be exactly one `Bearer <compact JWS>`. */
+export function readBearerToken(headers: Headers): string {
+  const authorization = headers.get('authorization');
+  if (authorization === null) throw new AuthenticationError('no_token', false);
+  const match = /^Bearer +(\S+)$/i.exec(authorization);
+  const token = match?.[1];
+  if (token === undefined || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {
+    throw new AuthenticationError('malformed_authorization_header', true);
+  }
+  return token;
+}
+
+const discoveryDocumentSchema = z.object({ issuer: z.string(), jwks_uri: z.string() });
+
+/**
+ * The issuer's signing keys: from AUTH_JWKS_URI or OpenID discovery (fetched once and cached), then jose's remote
+ * key set (cached, an unknown `kid` refetches at most once per cool-down). When a refetch fails, the keys already
+ * known keep working.
+ */
+class IssuerKeys {
+  private keySet?: ReturnType<typeof createRemoteJWKSet>;
+  private discovery?: Promise<URL>;
+  private discoveryFailedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly config: JwtValidatorConfig,
+    private readonly options: Required<JwtValidatorOptions>,
+  ) {}
+
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    const keySet = await this.remoteKeySet();
+    try {
+      return await keySet(header, token);
+    } catch (error) {
+      if (isKeyLookupError(error)) throw error;
+      const known = keySet.jwks();
+      if (known === undefined) throw new KeysUnavailableError('the issuer key set could not be fetched');
+      return createLocalJWKSet(known)(header, token);
+    }
+  };
+
+  private async remoteKeySet() {
+    if (this.keySet) return this.keySet;
+    const uri = await this.jwksUri();
+    this.keySet ??= createRemoteJWKSet(uri, {
+      cooldownDuration: this.options.cooldownMs,
+      cacheMaxAge: this.options.cacheMaxAgeMs,
+      timeoutDuration: this.options.fetchTimeoutMs,
+    });
+    return this.keySet;
+  }
+
+  private jwksUri(): Promise<URL> {
+    if (this.config.jwksUri !== undefined) return Promise.resolve(new URL(this.config.jwksUri));
+    if (this.discovery === undefined) {
+      if (Date.now() < this.discoveryFailedAt + this.options.cooldownMs) {
+        return Promise.reject(new KeysUnavailableError('OpenID discovery failed recently'));
+      }
+      this.discovery = this.discover().catch((error: unknown) => {
+        this.discovery = undefined;
+        this.discoveryFailedAt = Date.now();
+        throw error;
+      });
+    }
+    return this.discovery;
+  }
+
+  private async discover(): Promise<URL> {
+    const location = `${this.config.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    let document: z.infer<typeof discoveryDocumentSchema>;
+    try {
+      const response = await fetch(location, {
+        redirect: 'error',
+        signal: AbortSignal.timeout(this.options.fetchTimeoutMs),
+        headers: { accept: 'application/json' },
+      });
+      if (response.status !== 200) throw new Error(`status ${response.status}`);
+      document = discoveryDocumentSchema.parse(await response.json());
+    } catch {
+      throw new KeysUnavailableError('OpenID discovery failed');
+    }
+    if (document.issuer !== this.config.issuer) {
+      throw new KeysUnavailableError('the discovery document names another issuer');
+    }
+    if (!URL.canParse(document.jwks_uri) || !isSecureOrLoopbackUrl(new URL(document.jwks_uri))) {
+      throw new KeysUnavailableError('the discovery document names an insecure jwks_uri');
+    }
+    return new URL(document.jwks_uri);
+  }
+}
+
+function isKeyLookupError(error: unknown): boolean {
+  return (
+    error instanceof errors.JWKSNoMatchingKey ||
+    error instanceof errors.JWKSMultipleMatchingKeys ||
+    error instanceof errors.JOSENotSupported ||
+    error instanceof errors.JWKInvalid
+  );
+}
+
+function stringClaim(payload: JWTPayload, name: string): string | undefined {
+  const value = payload[name];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+function principalFrom(payload: JWTPayload, config: JwtValidatorConfig): Principal {
+  const userId = stringClaim(payload, config.userClaim);
+  if (userId === undefined) throw new AuthenticationError('user_claim_missing', true);
+  const roles = Array.isArray(payload.roles)
+    ? payload.roles.filter((role): role is string => typeof role === 'string')
+    : [];
+  const scopes = (stringClaim(payload, 'scp') ?? '').split(' ').filter((scope) => scope.length > 0);
+  return principalSchema.parse({
+    issuer: config.issuer,
+    userId,
+    roles,
+    scopes,
+    oid: stringClaim(payload, 'oid'),
+  });
+}
+
+/** AUTH_MODE=jwt: a bearer token signed by the issuer's keys, for one of our audiences, currently valid. */
+export function createJwtValidator(
+  config: JwtValidatorConfig,
+  options: JwtValidatorOptions = {},
+): CallerValidator {
+  const keys = new IssuerKeys(config, {
+    cooldownMs: options.cooldownMs ?? 30_000,
+    cacheMaxAgeMs: options.cacheMaxAgeMs ?? 600_000,
+    fetchTimeoutMs: options.fetchTimeoutMs ?? 5_000,
+  });
+  return {
+    async authenticate(headers) {
+      const token = readBearerToken(headers);
+      try {
+        const { payload } = await jwtVerify(token, keys.getKey, {
+          issuer: config.issuer,
+          audience: [...config.audiences],
+          algorithms: ALLOWED_ALGORITHMS,
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          requiredClaims: ['exp'],
+        });
+        return principalFrom(payload, config);
+      } catch (error) {
+        if (error instanceof AuthenticationError || error instanceof KeysUnavailableError) throw error;
+        const reason = error instanceof errors.JOSEError ? error.code : 'invalid_token';
+        throw new AuthenticationError(reason, true);
+      }
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+/** The verified caller. `issuer` + `userId` identify the application user whose ACS identity is served. */
+export const principalSchema = z.object({
+  issuer: z.string().min(1),
+  userId: z.string().min(1),
+  roles: z.array(z.string()).default([]),
+  /** Delegated scopes (the `scp` claim, space separated in the token). */
+  scopes: z.array(z.string()).default([]),
+  /** The Entra object id when the token carries one (Teams exchange needs it). */
+  oid: z.string().min(1).optional(),
+  /** True in AUTH_MODE=anonymous: nobody was verified, so nothing may be stored for this caller. */
+  anonymous: z.boolean().default(false),
+});
+export type Principal = z.output<typeof principalSchema>;
+
+/** Authentication failed. `reason` is for logs only; clients get a generic 401. */
+export class AuthenticationError extends Error {
+  override readonly name = 'AuthenticationError';
+
+  constructor(
+    readonly reason: string,
+    readonly tokenSent: boolean,
+  ) {
+    super(reason);
+  }
+}
+
+/** The keys to verify a token could not be obtained at all (no cached keys and the issuer unreachable). */
+export class KeysUnavailableError extends Error {
+  override readonly name = 'KeysUnavailableError';
+}
+
+/** Decides who is calling, or throws AuthenticationError. */
+export interface CallerValidator {
+  authenticate(headers: Headers): Promise<Principal>;
+}
+
+/** Whether a required scope appears in the delegated scopes or the application roles. */
+export function hasRequiredScope(principal: Principal, requiredScope: string | undefined): boolean {
+  return (
+    requiredScope === undefined ||
+    principal.scopes.includes(requiredScope) ||
+    principal.roles.includes(requiredScope)
+  );
+}

@@ -1,0 +1,92 @@
+import type { HttpResponseInit } from '@azure/functions';
+import { z } from 'zod';
+import { type AcsScope, acsScopeSchema } from '../acs/scopes.js';
+import { parseWith, readJsonBody } from '../http/body.js';
+import type { AuthenticatedScope } from '../http/pipeline.js';
+import { ProblemError } from '../http/problem.js';
+import { issueTokenForAnonymous, issueTokenForUser, type TokenOrder } from '../identities/provisioning.js';
+
+const EXPIRY_RULE = 'must be an integer from 60 to 1440';
+const SCOPE_RULE = `must be one of: ${acsScopeSchema.options.join(', ')}`;
+
+const scopesField = z
+  .array(z.string().refine((scope) => acsScopeSchema.safeParse(scope).success, SCOPE_RULE))
+  .min(1, 'must name at least one scope')
+  .max(acsScopeSchema.options.length * 2, 'names too many scopes')
+  .transform((scopes) => [...new Set(scopes)] as AcsScope[]);
+
+const expiresInMinutesField = z.number().int(EXPIRY_RULE).min(60, EXPIRY_RULE).max(1440, EXPIRY_RULE);
+
+/** POST body: both fields optional; unknown fields are refused so a typo is not silently ignored. */
+export const tokenRequestBodySchema = z.strictObject({
+  scopes: scopesField.optional(),
+  expiresInMinutes: expiresInMinutesField.optional(),
+});
+
+/** GET query, for clients written against the tutorial: `?scopes=chat,voip&expiresInMinutes=60`. */
+export const tokenRequestQuerySchema = z.object({
+  scopes: z
+    .string()
+    .transform((value) => value.split(',').map((scope) => scope.trim()))
+    .pipe(scopesField)
+    .optional(),
+  expiresInMinutes: z
+    .string()
+    .transform((value) => (/^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN))
+    .pipe(z.number(EXPIRY_RULE).pipe(expiresInMinutesField))
+    .optional(),
+});
+
+export const tokenResponseSchema = z.object({
+  user: z.object({ communicationUserId: z.string() }),
+  token: z.string(),
+  expiresOn: z.iso.datetime({ offset: true }),
+});
+
+function readQuery(query: URLSearchParams) {
+  const input: Record<string, string> = {};
+  const repeated: string[] = [];
+  for (const name of Object.keys(tokenRequestQuerySchema.shape)) {
+    const values = query.getAll(name);
+    if (values.length > 1) repeated.push(name);
+    if (values[0] !== undefined) input[name] = values[0];
+  }
+  if (repeated.length > 0) {
+    throw new ProblemError('invalid-request', 'A query parameter appears more than once.', {
+      errors: repeated.map((name) => ({ name, reason: 'must appear at most once' })),
+    });
+  }
+  return parseWith(tokenRequestQuerySchema, input, 'query');
+}
+
+/** POST /api/token and GET /api/token: a token for the caller's one ACS identity. */
+export async function issueToken({
+  request,
+  services,
+  acs,
+  caller,
+}: AuthenticatedScope): Promise<HttpResponseInit> {
+  const asked =
+    request.method === 'GET' ? readQuery(request.query) : await readJsonBody(request, tokenRequestBodySchema);
+  const { tokens } = services.settings;
+  const order: TokenOrder = {
+    scopes: asked?.scopes ?? tokens.defaultScopes,
+    expiresInMinutes: asked?.expiresInMinutes ?? tokens.defaultExpiresInMinutes,
+  };
+
+  const refused = order.scopes.filter((scope) => !tokens.allowedScopes.includes(scope));
+  if (refused.length > 0) {
+    throw new ProblemError('forbidden', `This service does not issue the scopes: ${refused.join(', ')}.`);
+  }
+
+  const grant = caller.anonymous
+    ? await issueTokenForAnonymous(acs, order)
+    : await issueTokenForUser({ store: services.store, acs, log: services.log }, caller, order);
+
+  const body: z.input<typeof tokenResponseSchema> = {
+    user: { communicationUserId: grant.communicationUserId },
+    token: grant.token,
+    expiresOn: grant.expiresOn.toISOString(),
+  };
+  return { status: 200, jsonBody: body };
+}

@@ -1,0 +1,90 @@
+import { AcsGateway, createIdentityClient } from './acs/client.js';
+import { createCallerValidator } from './caller/index.js';
+import type { JwtValidatorOptions } from './caller/jwt.js';
+import type { CallerValidator } from './caller/principal.js';
+import type { RequestPolicy } from './http/pipeline.js';
+import { createIdentityStore } from './identities/create-store.js';
+import type { IdentityStore } from './identities/identity-store.js';
+import { consoleLogger, type Logger } from './log.js';
+import { loadSettings, type Settings, SettingsError } from './settings.js';
+
+/** Everything a handler needs, built once per process (or once per local host) from the settings. */
+export interface Services {
+  readonly settings: Settings;
+  readonly acs: AcsGateway;
+  readonly caller: CallerValidator;
+  readonly store: IdentityStore;
+  readonly log: Logger;
+  /** Steps every request passes through around authentication (CORS, rate limits). */
+  readonly policies: readonly RequestPolicy[];
+}
+
+/** Either working services, or the names of the settings that keep the service from working (never values). */
+export type ServicesState =
+  | { readonly ready: true; readonly services: Services }
+  | { readonly ready: false; readonly settingNames: readonly string[] };
+
+export interface ServicesOptions {
+  log?: Logger;
+  /** Key-set cache tuning for tests; production uses the defaults. */
+  jwt?: JwtValidatorOptions;
+}
+
+export function createServices(settings: Settings, options: ServicesOptions = {}): Services {
+  const log = options.log ?? consoleLogger;
+  if (settings.auth.mode === 'anonymous') {
+    log('warning', {
+      event: 'anonymous_mode',
+      message:
+        'AUTH_MODE=anonymous: every caller gets a new ACS identity and nobody is verified. Use this only for demos.',
+    });
+  }
+  if (settings.store.kind === 'memory') {
+    log('warning', {
+      event: 'memory_identity_store',
+      message:
+        'Identity mappings are kept in memory: they are lost on restart and not shared between instances.',
+    });
+  }
+  return {
+    settings,
+    acs: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
+    caller: createCallerValidator(settings.auth, options.jwt),
+    store: createIdentityStore(settings.store),
+    log,
+    policies: [],
+  };
+}
+
+/**
+ * Services from an environment. Bad settings do not crash the worker: they are logged once (names only) and every
+ * route then answers a 503 problem, which is what operators and health probes can see.
+ */
+export function servicesFromEnvironment(
+  env: Record<string, string | undefined>,
+  options: ServicesOptions = {},
+): ServicesState {
+  const log = options.log ?? consoleLogger;
+  try {
+    return { ready: true, services: createServices(loadSettings(env), { ...options, log }) };
+  } catch (error) {
+    const settingNames = error instanceof SettingsError ? error.settingNames : [];
+    log('error', {
+      event: 'invalid_settings',
+      message:
+        error instanceof SettingsError
+          ? error.message
+          : 'The service could not start its clients; check the ACS and identity store settings.',
+      settingNames,
+    });
+    return { ready: false, settingNames };
+  }
+}
+
+let processServices: ServicesState | undefined;
+
+/** The services of this Functions worker process, created on first use. */
+export function getServices(): ServicesState {
+  processServices ??= servicesFromEnvironment(process.env);
+  return processServices;
+}

@@ -1,0 +1,295 @@
+import { z } from 'zod';
+import { acsScopeSchema } from './acs/scopes.js';
+import { isLoopbackUrl } from './http/loopback.js';
+
+const DEFAULT_TABLE_NAME = 'AcsIdentities';
+
+const optionalText = z.string().trim().min(1).optional();
+
+/** An absolute http(s) URL; plain http only for loopback hosts, because production never talks plain HTTP. */
+const secureUrl = z
+  .string()
+  .trim()
+  .refine((value) => URL.canParse(value), 'must be an absolute URL')
+  .refine(
+    (value) => !URL.canParse(value) || ['https:', 'http:'].includes(new URL(value).protocol),
+    'must be an http(s) URL',
+  )
+  .refine(
+    (value) => !URL.canParse(value) || new URL(value).protocol === 'https:' || isLoopbackUrl(new URL(value)),
+    'must use https (plain http is allowed for loopback addresses only)',
+  );
+
+const commaList = (value: string) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+const scopeList = z
+  .string()
+  .transform(commaList)
+  .pipe(
+    z
+      .array(z.string())
+      .min(1, 'must name at least one scope')
+      .refine(
+        (scopes) => scopes.every((scope) => acsScopeSchema.safeParse(scope).success),
+        `must list only ACS scopes (${acsScopeSchema.options.join(', ')})`,
+      )
+      .transform((scopes) => [...new Set(scopes)] as z.infer<typeof acsScopeSchema>[]),
+  );
+
+const booleanText = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((value) => ['true', 'false', '1', '0'].includes(value), 'must be true or false')
+  .transform((value) => value === 'true' || value === '1');
+
+const integerText = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .refine((value) => /^\d+$/.test(value), `must be an integer from ${min} to ${max}`)
+    .transform(Number)
+    .refine((value) => value >= min && value <= max, `must be an integer from ${min} to ${max}`);
+
+/** `endpoint=<url>;accesskey=<base64>`, in that order, as the ACS SDK parses it. */
+const acsConnectionString = z
+  .string()
+  .trim()
+  .refine(
+    (value) => /^endpoint=[^;]+;accesskey=[A-Za-z0-9+/=]+$/i.test(value),
+    'must have the form endpoint=<url>;accesskey=<key>',
+  )
+  .refine((value) => {
+    const endpoint = /^endpoint=([^;]+);/i.exec(value)?.[1] ?? '';
+    return secureUrl.safeParse(endpoint).success;
+  }, 'must name an https endpoint (plain http is allowed for loopback addresses only)');
+
+/** A storage connection string must not send Table traffic over plain HTTP to a non-loopback host. */
+const storageConnectionString = z
+  .string()
+  .trim()
+  .refine((value) => {
+    const parts = new Map(
+      value
+        .split(';')
+        .filter((part) => part.includes('='))
+        .map((part) => {
+          const index = part.indexOf('=');
+          return [part.slice(0, index).trim().toLowerCase(), part.slice(index + 1).trim()] as const;
+        }),
+    );
+    if (parts.get('usedevelopmentstorage') === 'true') return true;
+    const tableEndpoint = parts.get('tableendpoint');
+    if (tableEndpoint !== undefined) return secureUrl.safeParse(tableEndpoint).success;
+    return parts.get('defaultendpointsprotocol')?.toLowerCase() !== 'http' && parts.has('accountname');
+  }, 'must be a storage connection string using https (plain http is allowed for loopback addresses only)');
+
+/**
+ * Every setting the service reads. The keys ARE the environment variable (app setting) names; other modules and
+ * tests enumerate them, so a setting read anywhere else is a defect.
+ */
+export const settingsSchema = z.object({
+  COMMUNICATION_SERVICES_CONNECTION_STRING: acsConnectionString.optional(),
+  COMMUNICATION_SERVICES_ENDPOINT: secureUrl.optional(),
+  AZURE_CLIENT_ID: optionalText,
+  AUTH_MODE: z.enum(['jwt', 'easyauth', 'anonymous']).default('jwt'),
+  AUTH_ISSUER: secureUrl.optional(),
+  AUTH_AUDIENCE: z
+    .string()
+    .transform(commaList)
+    .pipe(z.array(z.string()).min(1, 'must name at least one audience'))
+    .optional(),
+  AUTH_JWKS_URI: secureUrl.optional(),
+  AUTH_USER_CLAIM: z.string().trim().min(1).default('oid'),
+  AUTH_REQUIRED_SCOPE: optionalText,
+  WEBSITE_AUTH_ENABLED: booleanText.default(false),
+  TOKEN_ALLOWED_SCOPES: scopeList.default(['chat', 'voip']),
+  TOKEN_DEFAULT_SCOPES: scopeList.default(['chat', 'voip']),
+  TOKEN_DEFAULT_EXPIRES_IN_MINUTES: integerText(60, 1440).default(60),
+  IDENTITY_STORE: z.enum(['table', 'memory']).optional(),
+  IDENTITY_STORE_CONNECTION_STRING: storageConnectionString.optional(),
+  AzureWebJobsStorage: storageConnectionString.optional(),
+  IDENTITY_STORE_ENDPOINT: secureUrl.optional(),
+  IDENTITY_TABLE_NAME: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be 3 to 63 letters or digits, starting with a letter')
+    .default(DEFAULT_TABLE_NAME),
+  REQUEST_TIMEOUT_MS: integerText(100, 120_000).default(10_000),
+});
+
+type RawSettings = z.output<typeof settingsSchema>;
+
+/** Rules across settings; run only once every setting is valid on its own, so one mistake gives one message. */
+function checkCombinations(raw: RawSettings, ctx: z.RefinementCtx): boolean {
+  let valid = true;
+  const fail = (setting: keyof RawSettings, message: string) => {
+    valid = false;
+    ctx.addIssue({ code: 'custom', path: [setting], message, input: undefined });
+  };
+
+  const hasConnectionString = raw.COMMUNICATION_SERVICES_CONNECTION_STRING !== undefined;
+  const hasEndpoint = raw.COMMUNICATION_SERVICES_ENDPOINT !== undefined;
+  if (!hasConnectionString && !hasEndpoint) {
+    fail(
+      'COMMUNICATION_SERVICES_CONNECTION_STRING',
+      'is required (or set COMMUNICATION_SERVICES_ENDPOINT to use a managed identity)',
+    );
+  }
+  if (hasConnectionString && hasEndpoint) {
+    fail(
+      'COMMUNICATION_SERVICES_ENDPOINT',
+      'must not be set together with COMMUNICATION_SERVICES_CONNECTION_STRING',
+    );
+  }
+
+  if (raw.AUTH_MODE === 'jwt') {
+    if (raw.AUTH_ISSUER === undefined) fail('AUTH_ISSUER', 'is required when AUTH_MODE is jwt');
+    if (raw.AUTH_AUDIENCE === undefined) fail('AUTH_AUDIENCE', 'is required when AUTH_MODE is jwt');
+  }
+  if (raw.AUTH_MODE === 'easyauth' && !raw.WEBSITE_AUTH_ENABLED) {
+    fail(
+      'AUTH_MODE',
+      'is easyauth but App Service Authentication is off (WEBSITE_AUTH_ENABLED is not true), so principal headers cannot be trusted',
+    );
+  }
+
+  const allowed = new Set(raw.TOKEN_ALLOWED_SCOPES);
+  if (!raw.TOKEN_DEFAULT_SCOPES.every((scope) => allowed.has(scope))) {
+    fail('TOKEN_DEFAULT_SCOPES', 'must be a subset of TOKEN_ALLOWED_SCOPES');
+  }
+
+  if (raw.IDENTITY_STORE === 'table' && storageConnection(raw) === undefined) {
+    fail(
+      'IDENTITY_STORE',
+      'is table but no storage is configured (set IDENTITY_STORE_CONNECTION_STRING, AzureWebJobsStorage or IDENTITY_STORE_ENDPOINT)',
+    );
+  }
+  return valid;
+}
+
+function storageConnection(raw: RawSettings) {
+  const connectionString = raw.IDENTITY_STORE_CONNECTION_STRING ?? raw.AzureWebJobsStorage;
+  if (raw.IDENTITY_STORE_CONNECTION_STRING === undefined && raw.IDENTITY_STORE_ENDPOINT !== undefined) {
+    return { kind: 'endpoint' as const, endpoint: raw.IDENTITY_STORE_ENDPOINT };
+  }
+  if (connectionString !== undefined) return { kind: 'connectionString' as const, connectionString };
+  return undefined;
+}
+
+function toSettings(raw: RawSettings) {
+  const acs = raw.COMMUNICATION_SERVICES_CONNECTION_STRING
+    ? { kind: 'connectionString' as const, connectionString: raw.COMMUNICATION_SERVICES_CONNECTION_STRING }
+    : {
+        kind: 'managedIdentity' as const,
+        endpoint: raw.COMMUNICATION_SERVICES_ENDPOINT ?? '',
+        clientId: raw.AZURE_CLIENT_ID,
+      };
+
+  const claimRules = { userClaim: raw.AUTH_USER_CLAIM, requiredScope: raw.AUTH_REQUIRED_SCOPE };
+  const auth =
+    raw.AUTH_MODE === 'jwt'
+      ? {
+          mode: 'jwt' as const,
+          issuer: raw.AUTH_ISSUER ?? '',
+          audiences: raw.AUTH_AUDIENCE ?? [],
+          jwksUri: raw.AUTH_JWKS_URI,
+          ...claimRules,
+        }
+      : raw.AUTH_MODE === 'easyauth'
+        ? { mode: 'easyauth' as const, ...claimRules }
+        : { mode: 'anonymous' as const };
+
+  const connection = storageConnection(raw);
+  const storeKind = raw.IDENTITY_STORE ?? (connection ? 'table' : 'memory');
+  const store =
+    storeKind === 'memory' || connection === undefined
+      ? { kind: 'memory' as const }
+      : {
+          kind: 'table' as const,
+          connection:
+            connection.kind === 'endpoint' ? { ...connection, clientId: raw.AZURE_CLIENT_ID } : connection,
+          tableName: raw.IDENTITY_TABLE_NAME,
+        };
+
+  return {
+    acs,
+    auth,
+    tokens: {
+      allowedScopes: raw.TOKEN_ALLOWED_SCOPES,
+      defaultScopes: raw.TOKEN_DEFAULT_SCOPES,
+      defaultExpiresInMinutes: raw.TOKEN_DEFAULT_EXPIRES_IN_MINUTES,
+    },
+    store,
+    requestTimeoutMs: raw.REQUEST_TIMEOUT_MS,
+  };
+}
+
+const settingsParser = settingsSchema.transform((raw, ctx) =>
+  checkCombinations(raw, ctx) ? toSettings(raw) : z.NEVER,
+);
+
+export type Settings = Readonly<z.output<typeof settingsParser>>;
+
+/** Names every bad setting and why, never a value (zod's own messages may quote the input, so none is used). */
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+  readonly settingNames: readonly string[];
+
+  constructor(problems: readonly { setting: string; reason: string }[]) {
+    super(`Invalid settings: ${problems.map(({ setting, reason }) => `${setting} ${reason}`).join('; ')}`);
+    this.settingNames = [...new Set(problems.map(({ setting }) => setting))];
+  }
+}
+
+function reasonFor(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return 'is required';
+    case 'invalid_value':
+      return `must be one of: ${issue.values.map(String).join(', ')}`;
+    case 'custom':
+      return issue.message;
+    case 'invalid_format':
+      return `is not a valid ${issue.format}`;
+    case 'too_small':
+    case 'too_big':
+      return issue.message.startsWith('must') ? issue.message : 'has a value out of range';
+    default:
+      return 'is invalid';
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Reads and validates every setting. Empty values count as unset, as App Service shows a cleared setting as ''.
+ * Throws SettingsError naming each bad setting.
+ */
+export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
+  const input: Record<string, string> = {};
+  for (const name of Object.keys(settingsSchema.shape)) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') input[name] = value;
+  }
+  const result = settingsParser.safeParse(input);
+  if (!result.success) {
+    throw new SettingsError(
+      result.error.issues.map((issue) => ({
+        setting: String(issue.path[0] ?? 'settings'),
+        reason: reasonFor(issue),
+      })),
+    );
+  }
+  return deepFreeze(result.data);
+}

@@ -1,0 +1,91 @@
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningService, startService } from '../support/service.js';
+
+/** Sends raw HTTP, for what fetch will not send (repeated headers); returns the status line and body. */
+async function rawRequest(port: number, request: string): Promise<{ status: number; text: string }> {
+  const socket = connect(port, '127.0.0.1');
+  socket.write(request);
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return { status: Number(text.split(' ')[1]), text };
+}
+
+let service: RunningService;
+beforeAll(async () => {
+  service = await startService({ env: { TOKEN_ALLOWED_SCOPES: 'chat', TOKEN_DEFAULT_SCOPES: 'chat' } });
+});
+afterAll(() => service.close());
+
+describe('startLocalHost', () => {
+  it('serves the route table under /api and answers a 404 problem elsewhere', async () => {
+    expect((await fetch(service.api('health'))).status).toBe(200);
+    for (const path of ['/', '/health', '/apix/health', '/api/health/extra', '/api/%E0%A4%A']) {
+      const response = await fetch(`${service.url}${path}`);
+      expect(response.status, path).toBe(404);
+      expect(response.headers.get('content-type')).toBe('application/problem+json');
+    }
+  });
+
+  it('answers 405 with Allow for a known route under another method, HEAD included', async () => {
+    for (const method of ['PUT', 'DELETE', 'PATCH', 'HEAD', 'PROPFIND']) {
+      const response = await fetch(service.api('token'), { method });
+      expect(response.status, method).toBe(405);
+      expect(response.headers.get('allow')).toBe('GET, POST');
+    }
+    expect((await fetch(service.api('health'), { method: 'POST' })).headers.get('allow')).toBe('GET');
+  });
+
+  it('matches literal routes case-insensitively, like the Functions host', async () => {
+    expect((await fetch(`${service.url}/API/Health`)).status).toBe(200);
+  });
+
+  it('joins repeated Authorization headers as the Functions host does, so two tokens are refused', async () => {
+    const token = await service.tokenFor('twice');
+    const { status, text } = await rawRequest(
+      service.host.port,
+      `POST /api/token HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nAuthorization: Bearer ${token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+    );
+    expect(status).toBe(401);
+    expect(text.toLowerCase()).toContain('www-authenticate: bearer error="invalid_token"');
+  });
+
+  it('refuses bodies over its own limit before the handler runs, and oversized headers', async () => {
+    const declared = await rawRequest(
+      service.host.port,
+      'POST /api/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n',
+    );
+    expect(declared.status).toBe(413);
+    expect(declared.text).toContain('urn:acs-token-service:problem:payload-too-large');
+    const bigHeader = await fetch(service.api('health'), { headers: { 'X-Big': 'x'.repeat(32 * 1024) } });
+    expect(bigHeader.status).toBe(431);
+    expect(await bigHeader.json()).toMatchObject({ type: 'urn:acs-token-service:problem:header-too-large' });
+    const garbage = await rawRequest(service.host.port, 'NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage.status).toBe(400);
+    expect(garbage.text).toContain('application/problem+json');
+  });
+
+  it('puts the invocation id of the problem in the request log line', async () => {
+    const response = await fetch(service.api('token'), { method: 'POST' });
+    const { invocationId } = (await response.json()) as { invocationId: string };
+    const line = service.logs.map((record) => record.line).find((text) => text.includes(invocationId));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({
+      event: 'request',
+      status: 401,
+      route: 'issueToken',
+      acsCalls: 0,
+    });
+  });
+
+  it('runs several differently configured hosts in one process', async () => {
+    const other = await startService({ emulator: service.emulator, issuer: service.issuer });
+    try {
+      const body = { scopes: ['voip'] };
+      expect((await service.requestToken('two-hosts', body)).status).toBe(403);
+      expect((await other.requestToken('two-hosts', body)).status).toBe(200);
+    } finally {
+      await other.close();
+    }
+  });
+});

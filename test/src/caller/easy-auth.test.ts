@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { createEasyAuthValidator } from '../../../src/caller/easy-auth.js';
+import { AuthenticationError } from '../../../src/caller/principal.js';
+
+const OBJECT_ID = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
+
+function principalHeader(claims: { typ: string; val: string }[], extra: Record<string, string> = {}) {
+  const body = { auth_typ: 'aad', claims, name_typ: 'name', role_typ: 'roles', ...extra };
+  return Buffer.from(JSON.stringify(body)).toString('base64');
+}
+
+describe('createEasyAuthValidator', () => {
+  const validator = createEasyAuthValidator({ userClaim: 'oid' });
+
+  it('reads an Entra principal: object id, issuer, roles and scopes', async () => {
+    const headers = new Headers({
+      'x-ms-client-principal': principalHeader([
+        { typ: 'iss', val: 'https://login.microsoftonline.com/tenant/v2.0' },
+        { typ: OBJECT_ID, val: 'oid-1' },
+        { typ: 'roles', val: 'TokenAdmin' },
+        { typ: 'roles', val: 'Guest' },
+        { typ: 'http://schemas.microsoft.com/identity/claims/scope', val: 'user_impersonation Token.Issue' },
+      ]),
+      'x-ms-client-principal-idp': 'aad',
+    });
+    await expect(validator.authenticate(headers)).resolves.toEqual({
+      issuer: 'https://login.microsoftonline.com/tenant/v2.0',
+      userId: 'oid-1',
+      roles: ['TokenAdmin', 'Guest'],
+      scopes: ['user_impersonation', 'Token.Issue'],
+      oid: 'oid-1',
+      anonymous: false,
+    });
+  });
+
+  it('falls back on the identity provider for the issuer and reads a configured claim', async () => {
+    const github = createEasyAuthValidator({
+      userClaim: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier',
+    });
+    const headers = new Headers({
+      'x-ms-client-principal': principalHeader([
+        { typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier', val: '12345' },
+      ]),
+      'x-ms-client-principal-idp': 'github',
+    });
+    await expect(github.authenticate(headers)).resolves.toMatchObject({ issuer: 'github', userId: '12345' });
+  });
+
+  it('refuses a missing, malformed or incomplete principal', async () => {
+    const cases: [Headers, string, boolean][] = [
+      [new Headers(), 'no_client_principal', false],
+      [new Headers({ 'x-ms-client-principal': 'not base64 json' }), 'malformed_client_principal', true],
+      [
+        new Headers({ 'x-ms-client-principal': Buffer.from('{"claims": 5}').toString('base64') }),
+        'malformed_client_principal',
+        true,
+      ],
+      [
+        new Headers({ 'x-ms-client-principal': principalHeader([{ typ: 'name', val: 'x' }]) }),
+        'user_claim_missing',
+        true,
+      ],
+    ];
+    for (const [headers, reason, tokenSent] of cases) {
+      const error = await validator.authenticate(headers).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(AuthenticationError);
+      expect(error).toMatchObject({ reason, tokenSent });
+    }
+  });
+});

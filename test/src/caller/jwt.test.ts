@@ -1,0 +1,292 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { base64url, generateKeyPair, SignJWT } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type DevIssuer, startDevIssuer } from '../../../dev/dev-issuer.js';
+import { createJwtValidator, type JwtValidatorConfig, readBearerToken } from '../../../src/caller/jwt.js';
+import { AuthenticationError, KeysUnavailableError } from '../../../src/caller/principal.js';
+
+/** A real HTTP hop in front of the issuer's JWKS that counts fetches and can go down. */
+async function startKeysRelay(target: string) {
+  let fetches = 0;
+  let down = false;
+  const server: Server = createServer(async (_request, response) => {
+    fetches++;
+    if (down) {
+      response.destroy();
+      return;
+    }
+    const upstream = await fetch(target);
+    response.writeHead(upstream.status, { 'content-type': 'application/json' });
+    response.end(await upstream.text());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    uri: `http://127.0.0.1:${port}/keys`,
+    fetches: () => fetches,
+    setDown: (value: boolean) => {
+      down = value;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+const bearer = (token: string) => new Headers({ authorization: `Bearer ${token}` });
+
+async function failureOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected the token to be refused');
+    },
+    (error: unknown) => error,
+  );
+}
+
+async function refusal(promise: Promise<unknown>): Promise<AuthenticationError> {
+  const error = await failureOf(promise);
+  expect(error).toBeInstanceOf(AuthenticationError);
+  return error as AuthenticationError;
+}
+
+let issuer: DevIssuer;
+let config: JwtValidatorConfig;
+beforeAll(async () => {
+  issuer = await startDevIssuer();
+  config = { issuer: issuer.issuer, audiences: [issuer.audience], jwksUri: issuer.jwksUri, userClaim: 'oid' };
+});
+afterAll(() => issuer.close());
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('readBearerToken', () => {
+  it('accepts exactly one Bearer token in compact JWS form', () => {
+    expect(readBearerToken(new Headers({ authorization: 'Bearer a.b.c' }))).toBe('a.b.c');
+    expect(readBearerToken(new Headers({ authorization: 'bearer a.b.c' }))).toBe('a.b.c');
+  });
+
+  it('refuses a missing header as "no token" and anything else as an invalid token', () => {
+    expect(() => readBearerToken(new Headers())).toThrow(expect.objectContaining({ tokenSent: false }));
+    for (const value of [
+      'Basic dXNlcjpwdw==',
+      'Bearer',
+      'Bearer a.b',
+      'Bearer a.b.c, Bearer d.e.f',
+      'Bearer a.b.c d',
+      `Bearer ${'a'.repeat(20_000)}.b.c`,
+    ]) {
+      expect(() => readBearerToken(new Headers({ authorization: value }))).toThrow(
+        expect.objectContaining({ reason: 'malformed_authorization_header', tokenSent: true }),
+      );
+    }
+  });
+});
+
+describe('createJwtValidator', () => {
+  it('verifies a token from the issuer and builds the principal from its claims', async () => {
+    const validator = createJwtValidator(config);
+    const token = await issuer.mint({
+      oid: 'oid-1',
+      sub: 'sub-1',
+      roles: ['admin', 7] as never,
+      scp: 'Token.Issue  other',
+    });
+    await expect(validator.authenticate(bearer(token))).resolves.toEqual({
+      issuer: issuer.issuer,
+      userId: 'oid-1',
+      roles: ['admin'],
+      scopes: ['Token.Issue', 'other'],
+      oid: 'oid-1',
+      anonymous: false,
+    });
+  });
+
+  it('reads the configured user claim, e.g. sub for non-Entra issuers', async () => {
+    const validator = createJwtValidator({ ...config, userClaim: 'sub' });
+    const principal = await validator.authenticate(bearer(await issuer.mint({ oid: 'oid-1', sub: 'sub-1' })));
+    expect(principal.userId).toBe('sub-1');
+  });
+
+  it('accepts any of several audiences', async () => {
+    const validator = createJwtValidator({ ...config, audiences: ['api://other', issuer.audience] });
+    await expect(validator.authenticate(bearer(await issuer.mint({ oid: 'u' })))).resolves.toBeTruthy();
+  });
+
+  it('finds the keys by OpenID discovery when no JWKS URI is configured', async () => {
+    const validator = createJwtValidator({ ...config, jwksUri: undefined });
+    await expect(validator.authenticate(bearer(await issuer.mint({ oid: 'u' })))).resolves.toMatchObject({
+      userId: 'u',
+    });
+  });
+
+  it('tolerates small clock skew only', async () => {
+    const validator = createJwtValidator(config);
+    await expect(
+      validator.authenticate(bearer(await issuer.mint({ oid: 'u' }, { expiresInSeconds: -30 }))),
+    ).resolves.toBeTruthy();
+    const expired = await refusal(
+      validator.authenticate(bearer(await issuer.mint({ oid: 'u' }, { expiresInSeconds: -120 }))),
+    );
+    expect(expired.reason).toBe('ERR_JWT_EXPIRED');
+    const early = await refusal(
+      validator.authenticate(
+        bearer(await issuer.mint({ oid: 'u' }, { notBefore: Math.floor(Date.now() / 1000) + 600 })),
+      ),
+    );
+    expect(early.reason).toBe('ERR_JWT_CLAIM_VALIDATION_FAILED');
+  });
+
+  it('refuses wrong issuer, wrong audience and a missing user claim', async () => {
+    const validator = createJwtValidator(config);
+    const cases = [
+      await issuer.mint({ oid: 'u' }, { issuer: 'https://evil.example' }),
+      await issuer.mint({ oid: 'u' }, { audience: 'api://another-api' }),
+      await issuer.mint({ sub: 'only-sub' }),
+      await issuer.mint({ oid: '' }),
+    ];
+    for (const token of cases) {
+      const error = await refusal(validator.authenticate(bearer(token)));
+      expect(error.tokenSent).toBe(true);
+    }
+  });
+
+  it('refuses alg none, HS256 keyed with the public key, a foreign key and a tampered payload', async () => {
+    const validator = createJwtValidator(config);
+    const genuine = await issuer.mint({ oid: 'u' });
+    const [header, payload] = genuine.split('.') as [string, string, string];
+    const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload)));
+
+    const none = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${payload}.`;
+    expect((await refusal(validator.authenticate(bearer(none)))).reason).toBe(
+      'malformed_authorization_header',
+    );
+    const noneSigned = `${base64url.encode(JSON.stringify({ alg: 'none' }))}.${payload}.c2ln`;
+    expect((await refusal(validator.authenticate(bearer(noneSigned)))).reason).toBe(
+      'ERR_JOSE_ALG_NOT_ALLOWED',
+    );
+
+    const keys = (await (await fetch(issuer.jwksUri)).json()) as { keys: { kid: string }[] };
+    const publicKey = keys.keys[0]!;
+    const hs256 = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', kid: publicKey.kid })
+      .sign(new TextEncoder().encode(JSON.stringify(publicKey)));
+    expect((await refusal(validator.authenticate(bearer(hs256)))).reason).toBe('ERR_JOSE_ALG_NOT_ALLOWED');
+
+    const foreign = await generateKeyPair('RS256');
+    const forged = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: publicKey.kid })
+      .sign(foreign.privateKey);
+    expect((await refusal(validator.authenticate(bearer(forged)))).reason).toBe(
+      'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+    );
+
+    const tampered = `${header}.${base64url.encode(JSON.stringify({ ...claims, oid: 'someone-else' }))}.${genuine.split('.')[2]}`;
+    expect((await refusal(validator.authenticate(bearer(tampered)))).reason).toBe(
+      'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+    );
+  });
+
+  it('refetches the key set for an unknown kid at most once per cool-down, and then trusts rotated keys', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const relay = await startKeysRelay(issuer.jwksUri);
+    const rotating = await startDevIssuer();
+    const rotatingRelay = await startKeysRelay(rotating.jwksUri);
+    try {
+      const validator = createJwtValidator(
+        {
+          issuer: rotating.issuer,
+          audiences: [rotating.audience],
+          jwksUri: rotatingRelay.uri,
+          userClaim: 'oid',
+        },
+        { cooldownMs: 30_000 },
+      );
+      await validator.authenticate(bearer(await rotating.mint({ oid: 'u' })));
+      expect(rotatingRelay.fetches()).toBe(1);
+
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await refusal(
+          validator.authenticate(bearer(await rotating.mint({ oid: 'u' }, { kid: `unknown-${attempt}` }))),
+        );
+      }
+      expect(rotatingRelay.fetches()).toBe(1);
+
+      vi.setSystemTime(Date.now() + 31_000);
+      await refusal(
+        validator.authenticate(bearer(await rotating.mint({ oid: 'u' }, { kid: 'unknown-late' }))),
+      );
+      await refusal(
+        validator.authenticate(bearer(await rotating.mint({ oid: 'u' }, { kid: 'unknown-later' }))),
+      );
+      expect(rotatingRelay.fetches()).toBe(2);
+
+      await rotating.rotateKey();
+      const rotated = await rotating.mint({ oid: 'u' });
+      await refusal(validator.authenticate(bearer(rotated)));
+      expect(rotatingRelay.fetches()).toBe(2);
+      vi.setSystemTime(Date.now() + 31_000);
+      await expect(validator.authenticate(bearer(rotated))).resolves.toMatchObject({ userId: 'u' });
+      expect(rotatingRelay.fetches()).toBe(3);
+    } finally {
+      await relay.close();
+      await rotatingRelay.close();
+      await rotating.close();
+    }
+  });
+
+  it('keeps verifying with cached keys while the key set endpoint is down; an unknown kid is then a 401', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const relay = await startKeysRelay(issuer.jwksUri);
+    try {
+      const validator = createJwtValidator(
+        { ...config, jwksUri: relay.uri },
+        { cooldownMs: 1_000, cacheMaxAgeMs: 60_000 },
+      );
+      await validator.authenticate(bearer(await issuer.mint({ oid: 'u' })));
+      relay.setDown(true);
+      vi.setSystemTime(Date.now() + 120_000);
+      await expect(validator.authenticate(bearer(await issuer.mint({ oid: 'u' })))).resolves.toMatchObject({
+        userId: 'u',
+      });
+      expect(relay.fetches()).toBe(2);
+      vi.setSystemTime(Date.now() + 2_000);
+      const unknown = await refusal(
+        validator.authenticate(bearer(await issuer.mint({ oid: 'u' }, { kid: 'nope' }))),
+      );
+      expect(unknown.reason).toBe('ERR_JWKS_NO_MATCHING_KEY');
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('reports keys as unavailable (not an invalid token) when they were never fetched', async () => {
+    const relay = await startKeysRelay(issuer.jwksUri);
+    relay.setDown(true);
+    try {
+      const validator = createJwtValidator({ ...config, jwksUri: relay.uri });
+      const error = await failureOf(validator.authenticate(bearer(await issuer.mint({ oid: 'u' }))));
+      expect(error).toBeInstanceOf(KeysUnavailableError);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('does not fetch anything for a token refused before signature checks', async () => {
+    const relay = await startKeysRelay(issuer.jwksUri);
+    try {
+      const validator = createJwtValidator({ ...config, jwksUri: relay.uri });
+      const payload = base64url.encode(
+        JSON.stringify({ iss: issuer.issuer, aud: issuer.audience, oid: 'u' }),
+      );
+      await refusal(validator.authenticate(bearer(`${base64url.encode('{"alg":"HS256"}')}.${payload}.c2ln`)));
+      expect(relay.fetches()).toBe(0);
+    } finally {
+      await relay.close();
+    }
+  });
+});

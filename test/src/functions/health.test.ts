@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalHost } from '../../../dev/local-host.js';
+import { type RunningAzurite, startAzurite } from '../../support/azurite.js';
+import { type RunningService, startService } from '../../support/service.js';
+
+describe('GET /api/health', () => {
+  it('answers 200 {"status":"ok"} with the memory store, without authentication', async () => {
+    const service = await startService();
+    try {
+      const response = await fetch(service.api('health'));
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ status: 'ok' });
+      expect(response.headers.get('cache-control')).toBe('no-store');
+    } finally {
+      await service.close();
+    }
+  });
+
+  describe('with the table store', () => {
+    let azurite: RunningAzurite;
+    let service: RunningService;
+    beforeAll(async () => {
+      azurite = await startAzurite();
+      service = await startService({ store: 'table', storageConnectionString: azurite.connectionString });
+    });
+    afterAll(async () => {
+      await service.close();
+      await azurite.stop();
+    });
+
+    it('answers 503 while storage is down, and 200 again once it is back, without a restart', async () => {
+      expect((await fetch(service.api('health'))).status).toBe(200);
+      expect((await service.requestToken('before-outage')).status).toBe(200);
+
+      await azurite.stop();
+      const down = await fetch(service.api('health'));
+      expect(down.status).toBe(503);
+      expect(down.headers.get('retry-after')).toBe('5');
+      const body = (await down.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ status: 503, detail: 'The identity store does not answer.' });
+      expect(JSON.stringify(body)).not.toContain(String(azurite.port));
+
+      const before = await service.emulatorStats();
+      const token = await service.requestToken('during-outage');
+      expect(token.status).toBe(503);
+      expect(token.headers.get('retry-after')).toBe('5');
+      expect((await service.emulatorStats()).operations).toEqual(before.operations);
+
+      await azurite.restart();
+      expect((await fetch(service.api('health'))).status).toBe(200);
+      expect((await service.requestToken('after-outage')).status).toBe(200);
+    });
+  });
+
+  it('answers 503 on every route when the settings are invalid, revealing no setting', async () => {
+    const lines: string[] = [];
+    const secret = 'endpoint=https://contoso.example/;accesskey=not-base64!';
+    const host = await startLocalHost({
+      env: { COMMUNICATION_SERVICES_CONNECTION_STRING: secret, AUTH_MODE: 'jwt' },
+      log: (_level, line) => lines.push(line),
+    });
+    try {
+      for (const [method, path] of [
+        ['GET', 'health'],
+        ['POST', 'token'],
+      ]) {
+        const response = await fetch(`${host.url}/api/${path}`, { method });
+        expect(response.status).toBe(503);
+        const text = await response.text();
+        expect(JSON.parse(text)).toMatchObject({
+          type: 'urn:acs-token-service:problem:misconfigured',
+          status: 503,
+        });
+        expect(text).not.toMatch(/COMMUNICATION_SERVICES|contoso/);
+      }
+      const settingsLine = lines.find((line) => line.includes('invalid_settings'));
+      expect(settingsLine).toContain('COMMUNICATION_SERVICES_CONNECTION_STRING');
+      expect(lines.join('\n')).not.toContain('contoso');
+    } finally {
+      await host.close();
+    }
+  });
+});

@@ -1,0 +1,133 @@
+import functions from '@azure/functions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DevIssuer, devUserIds, startDevIssuer } from '../../../dev/dev-issuer.js';
+import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
+import { authenticated, open, type RequestPolicy } from '../../../src/http/pipeline.js';
+import { createServices, type Services } from '../../../src/services.js';
+import { loadSettings } from '../../../src/settings.js';
+
+let emulator: RunningEmulator;
+let issuer: DevIssuer;
+let services: Services;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+  issuer = await startDevIssuer();
+  services = createServices(
+    loadSettings({
+      COMMUNICATION_SERVICES_CONNECTION_STRING: emulator.connectionString,
+      AUTH_ISSUER: issuer.issuer,
+      AUTH_AUDIENCE: issuer.audience,
+      AUTH_REQUIRED_SCOPE: 'Token.Issue',
+    }),
+    { log: () => undefined },
+  );
+});
+afterAll(async () => {
+  await issuer.close();
+  await emulator.close();
+});
+
+function context() {
+  return new functions.InvocationContext({
+    invocationId: crypto.randomUUID(),
+    functionName: 'probe',
+    logHandler: (_level, ...args) => logLines.push(args.join(' ')),
+  });
+}
+
+function request(token?: string) {
+  return new functions.HttpRequest({
+    method: 'POST',
+    url: 'http://127.0.0.1/api/probe',
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+}
+
+const echoCaller = authenticated(async ({ caller }) => ({
+  status: 200,
+  jsonBody: { userId: caller.userId },
+}));
+
+describe('the request pipeline', () => {
+  it('lets a caller with the required scope or role through', async () => {
+    for (const claims of [{ scp: 'other Token.Issue' }, { roles: ['Token.Issue'] }]) {
+      const token = await issuer.mint({ ...devUserIds('scoped'), ...claims });
+      const response = await echoCaller(request(token), context(), { ready: true, services });
+      expect(response.status).toBe(200);
+      expect(response.jsonBody).toEqual({ userId: devUserIds('scoped').oid });
+    }
+  });
+
+  it('answers 403 insufficient_scope when the token lacks the required scope', async () => {
+    const token = await issuer.mint({ ...devUserIds('unscoped'), scp: 'Token.Read' });
+    const response = await echoCaller(request(token), context(), { ready: true, services });
+    expect(response.status).toBe(403);
+    expect(new Headers(response.headers as Record<string, string>).get('www-authenticate')).toBe(
+      'Bearer error="insufficient_scope"',
+    );
+  });
+
+  it('runs policies around authentication and lets decorate see every response', async () => {
+    const calls: string[] = [];
+    const policy: RequestPolicy = {
+      beforeAuthentication: ({ request: incoming }) => {
+        calls.push('before');
+        return incoming.method === 'OPTIONS' ? { status: 204 } : undefined;
+      },
+      afterAuthentication: ({ caller }) => {
+        calls.push(`after:${caller.userId === devUserIds('limited').oid}`);
+        return { status: 429, jsonBody: { limited: true } };
+      },
+      decorate: (_scope, response) => {
+        calls.push(`decorate:${response.status}`);
+        return {
+          ...response,
+          headers: { ...(response.headers as Record<string, string>), 'X-Policy': 'yes' },
+        };
+      },
+    };
+    const withPolicy = { ready: true as const, services: { ...services, policies: [policy] } };
+
+    const preflight = await echoCaller(
+      new functions.HttpRequest({ method: 'OPTIONS', url: 'http://127.0.0.1/api/probe' }),
+      context(),
+      withPolicy,
+    );
+    expect(preflight.status).toBe(204);
+    const token = await issuer.mint({ ...devUserIds('limited'), scp: 'Token.Issue' });
+    const limited = await echoCaller(request(token), context(), withPolicy);
+    expect(limited.status).toBe(429);
+    const refused = await echoCaller(request(), context(), withPolicy);
+    expect(refused.status).toBe(401);
+    expect(new Headers(refused.headers as Record<string, string>).get('x-policy')).toBe('yes');
+    expect(calls).toEqual([
+      'before',
+      'decorate:204',
+      'before',
+      'after:true',
+      'decorate:429',
+      'before',
+      'decorate:401',
+    ]);
+  });
+
+  it('turns an unexpected error into a 500 problem without its message, and logs no message either', async () => {
+    const failing = open(async () => {
+      throw new Error('connection string AccountKey=c2VjcmV0');
+    });
+    const response = await failing(request(), context(), { ready: true, services });
+    expect(response.status).toBe(500);
+    expect(JSON.stringify(response.jsonBody)).not.toContain('AccountKey');
+    expect(response.jsonBody).toMatchObject({ detail: 'An unexpected error occurred.' });
+    expect(logLines.join('\n')).not.toContain('AccountKey');
+    expect(logLines.some((line) => line.includes('unexpected_error'))).toBe(true);
+  });
+
+  it('answers 503 misconfigured when the services could not be built', async () => {
+    const response = await echoCaller(request(), context(), { ready: false, settingNames: ['AUTH_ISSUER'] });
+    expect(response.status).toBe(503);
+    expect(JSON.stringify(response.jsonBody)).not.toContain('AUTH_ISSUER');
+  });
+});

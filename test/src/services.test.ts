@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import type { LogLevel } from '../../src/log.js';
+import { servicesFromEnvironment } from '../../src/services.js';
+
+const ACS = 'endpoint=http://127.0.0.1:9/;accesskey=a2V5';
+
+function capture() {
+  const events: { level: LogLevel; event: Record<string, unknown> }[] = [];
+  return { events, log: (level: LogLevel, event: Record<string, unknown>) => events.push({ level, event }) };
+}
+
+describe('servicesFromEnvironment', () => {
+  it('reports invalid settings by name once, and never throws', () => {
+    const { events, log } = capture();
+    const state = servicesFromEnvironment({ COMMUNICATION_SERVICES_CONNECTION_STRING: ACS }, { log });
+    expect(state).toEqual({ ready: false, settingNames: ['AUTH_ISSUER', 'AUTH_AUDIENCE'] });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ level: 'error', event: { event: 'invalid_settings' } });
+    expect(JSON.stringify(events)).not.toContain('a2V5');
+  });
+
+  it('warns at start-up about anonymous mode and the memory store', () => {
+    const { events, log } = capture();
+    const state = servicesFromEnvironment(
+      { COMMUNICATION_SERVICES_CONNECTION_STRING: ACS, AUTH_MODE: 'anonymous' },
+      { log },
+    );
+    expect(state.ready).toBe(true);
+    expect(events.map(({ level, event }) => [level, event.event])).toEqual([
+      ['warning', 'anonymous_mode'],
+      ['warning', 'memory_identity_store'],
+    ]);
+  });
+
+  it('builds the table store when storage is configured, without contacting it yet', () => {
+    const { events, log } = capture();
+    const state = servicesFromEnvironment(
+      {
+        COMMUNICATION_SERVICES_CONNECTION_STRING: ACS,
+        AUTH_ISSUER: 'https://issuer.example',
+        AUTH_AUDIENCE: 'api://x',
+        AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      },
+      { log },
+    );
+    expect(state.ready && state.services.settings.store.kind).toBe('table');
+    expect(events).toEqual([]);
+  });
+});

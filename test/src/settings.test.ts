@@ -1,0 +1,216 @@
+import { describe, expect, it } from 'vitest';
+import { loadSettings, SettingsError, settingsSchema } from '../../src/settings.js';
+
+const ACS = 'endpoint=https://contoso.communication.azure.com/;accesskey=c2VjcmV0LWtleQ==';
+const minimal = {
+  COMMUNICATION_SERVICES_CONNECTION_STRING: ACS,
+  AUTH_ISSUER: 'https://login.microsoftonline.com/tenant/v2.0',
+  AUTH_AUDIENCE: 'api://token-service',
+};
+
+function errorOf(env: Record<string, string | undefined>): SettingsError {
+  try {
+    loadSettings(env);
+  } catch (error) {
+    if (error instanceof SettingsError) return error;
+    throw error;
+  }
+  throw new Error('expected a SettingsError');
+}
+
+describe('loadSettings', () => {
+  it('applies the documented defaults', () => {
+    const settings = loadSettings(minimal);
+    expect(settings.auth).toEqual({
+      mode: 'jwt',
+      issuer: minimal.AUTH_ISSUER,
+      audiences: ['api://token-service'],
+      jwksUri: undefined,
+      userClaim: 'oid',
+      requiredScope: undefined,
+    });
+    expect(settings.tokens).toEqual({
+      allowedScopes: ['chat', 'voip'],
+      defaultScopes: ['chat', 'voip'],
+      defaultExpiresInMinutes: 60,
+    });
+    expect(settings.store).toEqual({ kind: 'memory' });
+    expect(settings.acs).toEqual({ kind: 'connectionString', connectionString: ACS });
+    expect(settings.requestTimeoutMs).toBe(10_000);
+  });
+
+  it('returns deeply frozen settings', () => {
+    const settings = loadSettings(minimal);
+    expect(Object.isFrozen(settings)).toBe(true);
+    expect(Object.isFrozen(settings.tokens.allowedScopes)).toBe(true);
+  });
+
+  it('reads a comma list of audiences and scopes', () => {
+    const settings = loadSettings({
+      ...minimal,
+      AUTH_AUDIENCE: 'api://a, b ,',
+      TOKEN_ALLOWED_SCOPES: 'chat, voip,chat.join',
+      TOKEN_DEFAULT_SCOPES: 'chat.join',
+    });
+    expect(settings.auth.mode === 'jwt' && settings.auth.audiences).toEqual(['api://a', 'b']);
+    expect(settings.tokens.allowedScopes).toEqual(['chat', 'voip', 'chat.join']);
+    expect(settings.tokens.defaultScopes).toEqual(['chat.join']);
+  });
+
+  it('defaults the store to table when a storage connection is configured, with AzureWebJobsStorage as fallback', () => {
+    const settings = loadSettings({ ...minimal, AzureWebJobsStorage: 'UseDevelopmentStorage=true' });
+    expect(settings.store).toEqual({
+      kind: 'table',
+      tableName: 'AcsIdentities',
+      connection: { kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' },
+    });
+    const explicit = loadSettings({
+      ...minimal,
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      IDENTITY_STORE: 'memory',
+    });
+    expect(explicit.store).toEqual({ kind: 'memory' });
+  });
+
+  it('uses a managed identity for the ACS endpoint and the store endpoint, selected by AZURE_CLIENT_ID', () => {
+    const settings = loadSettings({
+      AUTH_ISSUER: minimal.AUTH_ISSUER,
+      AUTH_AUDIENCE: minimal.AUTH_AUDIENCE,
+      COMMUNICATION_SERVICES_ENDPOINT: 'https://contoso.communication.azure.com/',
+      IDENTITY_STORE_ENDPOINT: 'https://account.table.core.windows.net',
+      AZURE_CLIENT_ID: '11111111-2222-3333-4444-555555555555',
+    });
+    expect(settings.acs).toEqual({
+      kind: 'managedIdentity',
+      endpoint: 'https://contoso.communication.azure.com/',
+      clientId: '11111111-2222-3333-4444-555555555555',
+    });
+    expect(settings.store).toMatchObject({
+      kind: 'table',
+      connection: { kind: 'endpoint', clientId: '11111111-2222-3333-4444-555555555555' },
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadSettings({ ...minimal, AUTH_MODE: '', TOKEN_DEFAULT_EXPIRES_IN_MINUTES: ' ' }).auth.mode).toBe(
+      'jwt',
+    );
+  });
+
+  it('allows plain http only for loopback hosts', () => {
+    expect(() =>
+      loadSettings({
+        ...minimal,
+        COMMUNICATION_SERVICES_CONNECTION_STRING: 'endpoint=http://127.0.0.1:8871/;accesskey=a2V5',
+      }),
+    ).not.toThrow();
+    expect(() => loadSettings({ ...minimal, AUTH_ISSUER: 'http://localhost:9000' })).not.toThrow();
+    for (const [name, value] of [
+      ['COMMUNICATION_SERVICES_CONNECTION_STRING', 'endpoint=http://contoso.example/;accesskey=a2V5'],
+      ['AUTH_ISSUER', 'http://issuer.example'],
+      ['AUTH_JWKS_URI', 'http://10.0.0.1/keys'],
+      ['IDENTITY_STORE_CONNECTION_STRING', 'DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5'],
+      ['IDENTITY_STORE_CONNECTION_STRING', 'AccountName=a;AccountKey=a2V5;TableEndpoint=http://a.example/'],
+    ] as const) {
+      expect(errorOf({ ...minimal, [name]: value }).settingNames).toEqual([name]);
+    }
+  });
+
+  it('denies by default: no issuer in jwt mode, easyauth without platform authentication', () => {
+    const missing = errorOf({ COMMUNICATION_SERVICES_CONNECTION_STRING: ACS });
+    expect(missing.settingNames).toEqual(['AUTH_ISSUER', 'AUTH_AUDIENCE']);
+    expect(missing.message).toContain('AUTH_ISSUER is required when AUTH_MODE is jwt');
+
+    expect(
+      errorOf({ COMMUNICATION_SERVICES_CONNECTION_STRING: ACS, AUTH_MODE: 'easyauth' }).settingNames,
+    ).toEqual(['AUTH_MODE']);
+    const easyAuth = loadSettings({
+      COMMUNICATION_SERVICES_CONNECTION_STRING: ACS,
+      AUTH_MODE: 'easyauth',
+      WEBSITE_AUTH_ENABLED: 'True',
+    });
+    expect(easyAuth.auth.mode).toBe('easyauth');
+  });
+
+  it('allows anonymous mode only when chosen explicitly', () => {
+    expect(
+      loadSettings({ COMMUNICATION_SERVICES_CONNECTION_STRING: ACS, AUTH_MODE: 'anonymous' }).auth,
+    ).toEqual({
+      mode: 'anonymous',
+    });
+  });
+
+  it('requires an ACS setting, and only one', () => {
+    expect(errorOf({ ...minimal, COMMUNICATION_SERVICES_CONNECTION_STRING: undefined }).settingNames).toEqual(
+      ['COMMUNICATION_SERVICES_CONNECTION_STRING'],
+    );
+    expect(
+      errorOf({ ...minimal, COMMUNICATION_SERVICES_ENDPOINT: 'https://contoso.communication.azure.com/' })
+        .settingNames,
+    ).toEqual(['COMMUNICATION_SERVICES_ENDPOINT']);
+  });
+
+  it('checks scopes, expiry, table name and the store choice', () => {
+    expect(errorOf({ ...minimal, TOKEN_ALLOWED_SCOPES: 'chat,teleport' }).settingNames).toEqual([
+      'TOKEN_ALLOWED_SCOPES',
+    ]);
+    expect(errorOf({ ...minimal, TOKEN_DEFAULT_SCOPES: 'voip.join' }).settingNames).toEqual([
+      'TOKEN_DEFAULT_SCOPES',
+    ]);
+    for (const value of ['59', '1441', '60.5', 'sixty']) {
+      expect(errorOf({ ...minimal, TOKEN_DEFAULT_EXPIRES_IN_MINUTES: value }).settingNames).toEqual([
+        'TOKEN_DEFAULT_EXPIRES_IN_MINUTES',
+      ]);
+    }
+    expect(errorOf({ ...minimal, IDENTITY_TABLE_NAME: 'no-dashes' }).settingNames).toEqual([
+      'IDENTITY_TABLE_NAME',
+    ]);
+    expect(errorOf({ ...minimal, IDENTITY_STORE: 'table' }).settingNames).toEqual(['IDENTITY_STORE']);
+    expect(errorOf({ ...minimal, IDENTITY_STORE: 'cosmos' }).message).toContain(
+      'IDENTITY_STORE must be one of: table, memory',
+    );
+    expect(errorOf({ ...minimal, WEBSITE_AUTH_ENABLED: 'yes' }).settingNames).toEqual([
+      'WEBSITE_AUTH_ENABLED',
+    ]);
+  });
+
+  it('never puts a setting value in its message, whatever is wrong with it', () => {
+    const secret = 'endpoint=http://evil.example/;accesskey=U0VDUkVULVZBTFVF';
+    const env = Object.fromEntries(
+      Object.keys(settingsSchema.shape).map((name) => [name, `${secret}-${name}`]),
+    );
+    const error = errorOf(env);
+    expect(error.settingNames.length).toBeGreaterThan(10);
+    for (const name of Object.keys(settingsSchema.shape)) {
+      expect(error.message).not.toContain(`${secret}-${name}`);
+    }
+    expect(error.message).not.toContain('U0VDUkVULVZBTFVF');
+    expect(error.message).not.toContain('evil.example');
+  });
+
+  it('names every setting it reads with its environment variable name', () => {
+    expect(Object.keys(settingsSchema.shape)).toEqual(
+      expect.arrayContaining([
+        'COMMUNICATION_SERVICES_CONNECTION_STRING',
+        'COMMUNICATION_SERVICES_ENDPOINT',
+        'AZURE_CLIENT_ID',
+        'AUTH_MODE',
+        'AUTH_ISSUER',
+        'AUTH_AUDIENCE',
+        'AUTH_JWKS_URI',
+        'AUTH_USER_CLAIM',
+        'AUTH_REQUIRED_SCOPE',
+        'WEBSITE_AUTH_ENABLED',
+        'TOKEN_ALLOWED_SCOPES',
+        'TOKEN_DEFAULT_SCOPES',
+        'TOKEN_DEFAULT_EXPIRES_IN_MINUTES',
+        'IDENTITY_STORE',
+        'IDENTITY_STORE_CONNECTION_STRING',
+        'AzureWebJobsStorage',
+        'IDENTITY_STORE_ENDPOINT',
+        'IDENTITY_TABLE_NAME',
+        'REQUEST_TIMEOUT_MS',
+      ]),
+    );
+  });
+});

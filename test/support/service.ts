@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { inject } from 'vitest';
+import { z } from 'zod';
+import {
+  type DevClaims,
+  type DevIssuer,
+  devUserIds,
+  type MintOptions,
+  startDevIssuer,
+} from '../../dev/dev-issuer.js';
+import { type EmulatorOptions, type RunningEmulator, startEmulator } from '../../dev/emulator/index.js';
+import type { Stats } from '../../dev/emulator/state.js';
+import { type LocalHost, startLocalHost } from '../../dev/local-host.js';
+import type { JwtValidatorOptions } from '../../src/caller/jwt.js';
+import type { IdentityMapping } from '../../src/identities/identity-store.js';
+import type { LogLevel } from '../../src/log.js';
+import type { Services } from '../../src/services.js';
+
+export interface ServiceOptions {
+  /** Identity store: `memory` (default) or `table` on the run's Azurite (a fresh table per service). */
+  store?: 'memory' | 'table';
+  /** Storage for `table`; default the run's Azurite (`inject('azuriteConnectionString')`). */
+  storageConnectionString?: string;
+  /** Extra or overriding app settings; `undefined` removes a setting the helper would set. */
+  env?: Record<string, string | undefined>;
+  /** An emulator to reuse (not closed by close()), or options for a new one. */
+  emulator?: RunningEmulator | EmulatorOptions;
+  /** A dev issuer to reuse (not closed by close()); default a new one. */
+  issuer?: DevIssuer;
+  /** Key-set cache tuning for the host's JWT validator. */
+  jwt?: JwtValidatorOptions;
+}
+
+export interface LogRecord {
+  level: LogLevel;
+  line: string;
+}
+
+export type EmulatorStats = Stats;
+
+/** The emulator's answer to POST /emulator/introspect. */
+export const introspectionSchema = z.object({
+  active: z.boolean(),
+  inactiveReason: z.string().optional(),
+  communicationUserId: z.string().optional(),
+  scopes: z.array(z.string()).optional(),
+  expiresOn: z.string().optional(),
+});
+export type Introspection = z.infer<typeof introspectionSchema>;
+
+export interface RunningService {
+  /** `http://127.0.0.1:PORT` of the local host. */
+  url: string;
+  /** The absolute URL of an API path, e.g. api('token') or api('/token?scopes=chat'). */
+  api(path: string): string;
+  host: LocalHost;
+  /** The host's services; throws when the settings were invalid. */
+  services(): Services;
+  emulator: RunningEmulator;
+  issuer: DevIssuer;
+  /** The app settings the host was started with. */
+  env: Record<string, string>;
+  tableName: string | undefined;
+  /** Every log line the host wrote, in order. */
+  logs: LogRecord[];
+  /** A caller token from the dev issuer for a user name (stable oid/sub per name). */
+  tokenFor(user: string, claims?: DevClaims, options?: MintOptions): Promise<string>;
+  /** POST /api/token as `user` (a user name, minted here) with an optional JSON body. */
+  requestToken(user: string, body?: unknown): Promise<Response>;
+  emulatorStats(): Promise<EmulatorStats>;
+  emulatorIdentities(): Promise<string[]>;
+  introspect(token: string): Promise<Introspection>;
+  /** Every mapping in the host's identity store. */
+  mappings(): Promise<IdentityMapping[]>;
+  close(): Promise<void>;
+}
+
+function isRunning(emulator: RunningEmulator | EmulatorOptions | undefined): emulator is RunningEmulator {
+  return emulator !== undefined && 'connectionString' in emulator;
+}
+
+/**
+ * The token service as tests meet it: the ACS emulator, a dev issuer and the local host over real HTTP, with the
+ * given settings. Everything started here is stopped by close().
+ */
+export async function startService(options: ServiceOptions = {}): Promise<RunningService> {
+  const owned: { close(): Promise<void> }[] = [];
+  try {
+    const emulator = isRunning(options.emulator) ? options.emulator : await startEmulator(options.emulator);
+    if (!isRunning(options.emulator)) owned.push(emulator);
+    const issuer = options.issuer ?? (await startDevIssuer());
+    if (!options.issuer) owned.push(issuer);
+
+    const tableName =
+      options.store === 'table' ? `T${randomUUID().replaceAll('-', '').slice(0, 24)}` : undefined;
+    const defaults: Record<string, string | undefined> = {
+      COMMUNICATION_SERVICES_CONNECTION_STRING: emulator.connectionString,
+      AUTH_ISSUER: issuer.issuer,
+      AUTH_AUDIENCE: issuer.audience,
+      ...(tableName
+        ? {
+            IDENTITY_STORE: 'table',
+            IDENTITY_STORE_CONNECTION_STRING:
+              options.storageConnectionString ?? inject('azuriteConnectionString'),
+            IDENTITY_TABLE_NAME: tableName,
+          }
+        : { IDENTITY_STORE: 'memory' }),
+    };
+    const env = Object.fromEntries(
+      Object.entries({ ...defaults, ...options.env }).filter(
+        (entry): entry is [string, string] => entry[1] !== undefined,
+      ),
+    );
+
+    const logs: LogRecord[] = [];
+    const host = await startLocalHost({
+      env,
+      log: (level, line) => logs.push({ level, line }),
+      ...(options.jwt ? { jwt: options.jwt } : {}),
+    });
+    owned.push(host);
+
+    const emulatorJson = async <T>(path: string, init?: RequestInit): Promise<T> => {
+      const response = await fetch(new URL(`emulator/${path}`, emulator.endpoint), init);
+      if (!response.ok) throw new Error(`emulator ${path}: ${response.status}`);
+      return (await response.json()) as T;
+    };
+    const services = () => {
+      if (!host.services.ready) throw new Error(`invalid settings: ${host.services.settingNames.join(', ')}`);
+      return host.services.services;
+    };
+    const tokenFor = (user: string, claims: DevClaims = {}, mintOptions?: MintOptions) =>
+      issuer.mint({ ...devUserIds(user), name: user, ...claims }, mintOptions);
+
+    return {
+      url: host.url,
+      api: (path) => `${host.url}/api/${path.replace(/^\/+/, '')}`,
+      host,
+      services,
+      emulator,
+      issuer,
+      env,
+      tableName,
+      logs,
+      tokenFor,
+      async requestToken(user, body) {
+        return fetch(`${host.url}/api/token`, {
+          method: 'POST',
+          headers: {
+            Authorization: `Bearer ${await tokenFor(user)}`,
+            ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      },
+      emulatorStats: () => emulatorJson<EmulatorStats>('stats'),
+      emulatorIdentities: async () => (await emulatorJson<{ identities: string[] }>('identities')).identities,
+      introspect: async (token) =>
+        introspectionSchema.parse(
+          await emulatorJson('introspect', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ token }),
+          }),
+        ),
+      async mappings() {
+        const all: IdentityMapping[] = [];
+        for await (const mapping of services().store.list()) all.push(mapping);
+        return all;
+      },
+      async close() {
+        for (const piece of owned.reverse()) await piece.close();
+      },
+    };
+  } catch (error) {
+    for (const piece of owned.reverse()) await piece.close();
+    throw error;
+  }
+}
