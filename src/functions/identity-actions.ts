@@ -1,0 +1,67 @@
+import { type ActorKind, audited } from '../audit.js';
+import type { Principal } from '../caller/principal.js';
+import type { AuthenticatedScope } from '../http/pipeline.js';
+import { ProblemError } from '../http/problem.js';
+import type { UserKey } from '../identities/identity-store.js';
+import {
+  type DeleteResult,
+  deleteUserIdentity,
+  type LifecycleDependencies,
+  type RevokeResult,
+  revokeUserTokens,
+} from '../identities/lifecycle.js';
+
+/** The verified caller as a user with a durable identity; anonymous callers have none to look at or change. */
+export function durableUser(caller: Principal): UserKey {
+  if (caller.anonymous) {
+    throw new ProblemError('forbidden', 'In anonymous mode nobody has a durable identity.');
+  }
+  return { issuer: caller.issuer, userId: caller.userId };
+}
+
+function dependencies({ services, acs }: AuthenticatedScope): LifecycleDependencies {
+  return {
+    store: services.store,
+    acs,
+    // This instance drops the user's cached mapping and kept tokens at once; others within IDENTITY_CACHE_TTL_SECONDS.
+    forgetUser: (user) => services.forgetUser(user),
+  };
+}
+
+/** Revokes `subject`'s tokens for the caller (the subject itself, or an admin), audited. */
+export function revokeAudited(
+  scope: AuthenticatedScope,
+  actorKind: ActorKind,
+  subject: UserKey,
+): Promise<RevokeResult> {
+  return audited(
+    scope.services.log,
+    {
+      action: 'identity.revoke',
+      actorKind,
+      actor: scope.caller,
+      subject,
+      invocationId: scope.context.invocationId,
+    },
+    () => revokeUserTokens(dependencies(scope), subject),
+  );
+}
+
+/** Deletes `subject`'s identity and mapping for the caller (the subject itself, or an admin), audited. */
+export function deleteAudited(
+  scope: AuthenticatedScope,
+  actorKind: ActorKind,
+  subject: UserKey,
+): Promise<DeleteResult> {
+  return audited(
+    scope.services.log,
+    {
+      action: 'identity.delete',
+      actorKind,
+      actor: scope.caller,
+      subject,
+      invocationId: scope.context.invocationId,
+    },
+    () => deleteUserIdentity(dependencies(scope), subject),
+  );
+}

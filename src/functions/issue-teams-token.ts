@@ -1,0 +1,123 @@
+import type { HttpResponseInit } from '@azure/functions';
+import { decodeJwt } from 'jose';
+import { z } from 'zod';
+import { AcsFailureError } from '../acs/errors.js';
+import { readJsonBody } from '../http/body.js';
+import type { AuthenticatedScope } from '../http/pipeline.js';
+import { ProblemError } from '../http/problem.js';
+
+/** Entra access tokens are a few KB; a far larger value is a mistake or an attack and never reaches ACS. */
+export const MAX_TEAMS_TOKEN_LENGTH = 8 * 1024;
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const TOKEN_RULE = 'must be the Teams user’s Microsoft Entra ID access token (a JWT)';
+
+export const teamsTokenRequestSchema = z.strictObject({
+  teamsUserAadToken: z
+    .string(TOKEN_RULE)
+    .refine((value) => value.length > 0, 'must not be empty')
+    .refine(
+      (value) => value.length <= MAX_TEAMS_TOKEN_LENGTH,
+      `must be at most ${MAX_TEAMS_TOKEN_LENGTH} characters`,
+    )
+    .refine((value) => value.length > MAX_TEAMS_TOKEN_LENGTH || COMPACT_JWS.test(value), TOKEN_RULE),
+});
+
+export const teamsTokenResponseSchema = z.object({
+  token: z.string(),
+  expiresOn: z.iso.datetime({ offset: true }),
+});
+
+/** The tenant the Teams token names, read without verification: only to explain a mistake, never to trust. */
+function tenantOf(teamsUserAadToken: string): string | undefined {
+  try {
+    const { tid } = decodeJwt(teamsUserAadToken);
+    return typeof tid === 'string' ? tid : undefined;
+  } catch {
+    throw new ProblemError('invalid-request', 'The body has invalid fields.', {
+      errors: [{ name: 'teamsUserAadToken', reason: TOKEN_RULE }],
+    });
+  }
+}
+
+/**
+ * POST /api/token/teams: exchanges a Teams user's Entra ID token for an ACS token of that Teams user. The app id is
+ * TEAMS_CLIENT_ID and the user is the caller's own verified `oid`, so callers can only exchange their own Teams
+ * token. Inputs are checked before ACS is called; ACS's refusals come back as 400/401 problems that say what to fix.
+ * The Teams token is never logged.
+ */
+export async function issueTeamsToken({
+  request,
+  services,
+  acs,
+  caller,
+}: AuthenticatedScope): Promise<HttpResponseInit> {
+  const clientId = services.settings.teamsClientId;
+  if (clientId === undefined) {
+    throw new ProblemError(
+      'not-found',
+      'Teams users are not enabled on this service (TEAMS_CLIENT_ID is not set).',
+    );
+  }
+  const body = await readJsonBody(request, teamsTokenRequestSchema);
+  if (body === undefined) {
+    throw new ProblemError('invalid-request', 'Send {"teamsUserAadToken": "..."} as the JSON body.', {
+      errors: [{ name: 'teamsUserAadToken', reason: 'is required' }],
+    });
+  }
+  const userObjectId = caller.oid;
+  if (userObjectId === undefined) {
+    throw new ProblemError(
+      'invalid-request',
+      'Your sign-in carries no Microsoft Entra object id (oid claim), which the Teams exchange needs.',
+    );
+  }
+  const tenantId = tenantOf(body.teamsUserAadToken);
+  if (
+    GUID.test(userObjectId) &&
+    tenantId !== undefined &&
+    tenantId.toLowerCase() === userObjectId.toLowerCase()
+  ) {
+    throw new ProblemError(
+      'invalid-request',
+      'The user object id equals the Teams token’s tenant id (tid): a tenant id was sent as the object id. The caller’s oid claim must be the Teams user’s object id.',
+    );
+  }
+
+  try {
+    const issued = await acs.exchangeTeamsToken({
+      teamsUserAadToken: body.teamsUserAadToken,
+      clientId,
+      userObjectId,
+    });
+    const answer: z.input<typeof teamsTokenResponseSchema> = {
+      token: issued.token,
+      expiresOn: issued.expiresOn.toISOString(),
+    };
+    return { status: 200, jsonBody: answer };
+  } catch (error) {
+    if (error instanceof AcsFailureError && error.statusCode === 401) {
+      throw new ProblemError(
+        'unauthenticated',
+        'The Teams user token is invalid or expired; get a new one from Microsoft Entra ID.',
+        {
+          errors: [{ name: 'teamsUserAadToken', reason: 'was refused by Azure Communication Services' }],
+          headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+        },
+      );
+    }
+    if (error instanceof AcsFailureError && error.statusCode === 400) {
+      throw new ProblemError(
+        'invalid-request',
+        'Azure Communication Services refused the exchange: the Teams token must be issued to the application TEAMS_CLIENT_ID names, for the signed-in user (its oid).',
+        {
+          errors: [
+            { name: 'teamsUserAadToken', reason: 'does not match the application or the signed-in user' },
+          ],
+        },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { devUserIds } from '../../../dev/dev-issuer.js';
+import { hashUser } from '../../../src/log.js';
+import { type RunningService, startService } from '../../support/service.js';
+import { auditLines, callAs, expectProblem, LIFECYCLE_TEST_ENV, tokenAs } from './api-client.js';
+
+const ADMIN_ROLE = 'Identity.Admin';
+const asAdmin = { claims: { roles: [ADMIN_ROLE] } };
+
+describe('POST /api/admin/users/{userId}/revoke', () => {
+  let service: RunningService;
+  beforeAll(async () => {
+    service = await startService({ env: { ...LIFECYCLE_TEST_ENV, AUTH_ADMIN_ROLE: ADMIN_ROLE } });
+  });
+  afterAll(() => service.close());
+
+  it("revokes the user's tokens, leaves its identity and other users alone, and audits who did it", async () => {
+    const target = await tokenAs(service, 'lost-phone');
+    const bystander = await tokenAs(service, 'bystander');
+    const userId = devUserIds('lost-phone').oid;
+
+    const response = await callAs(service, 'root', 'POST', `admin/users/${userId}/revoke`, asAdmin);
+    expect(response.status).toBe(204);
+
+    expect(await service.introspect(target.token)).toMatchObject({
+      active: false,
+      inactiveReason: 'revoked',
+    });
+    expect(await service.introspect(bystander.token)).toMatchObject({ active: true });
+    const again = await tokenAs(service, 'lost-phone');
+    expect(again.user.communicationUserId).toBe(target.user.communicationUserId);
+    expect(await service.introspect(again.token)).toMatchObject({ active: true });
+
+    const issuer = service.issuer.issuer;
+    expect(auditLines(service)).toContainEqual(
+      expect.objectContaining({
+        action: 'identity.revoke',
+        actorKind: 'admin',
+        actor: hashUser({ issuer, userId: devUserIds('root').oid }),
+        subject: hashUser({ issuer, userId }),
+        outcome: 'revoked',
+      }),
+    );
+  });
+
+  it('answers 404 for a user with no identity, and audits it', async () => {
+    const userId = devUserIds('ghost').oid;
+    const body = await expectProblem(
+      await callAs(service, 'root', 'POST', `admin/users/${userId}/revoke`, asAdmin),
+      404,
+      'not-found',
+    );
+    expect(body.detail).toMatch(/No user with this id/);
+    expect(auditLines(service)).toContainEqual(
+      expect.objectContaining({
+        outcome: 'not_found',
+        subject: hashUser({ issuer: service.issuer.issuer, userId }),
+      }),
+    );
+  });
+
+  it('lets an admin revoke itself too', async () => {
+    const own = await tokenAs(service, 'root', { roles: [ADMIN_ROLE] });
+    const userId = devUserIds('root').oid;
+    expect((await callAs(service, 'root', 'POST', `admin/users/${userId}/revoke`, asAdmin)).status).toBe(204);
+    expect(await service.introspect(own.token)).toMatchObject({ active: false });
+  });
+});

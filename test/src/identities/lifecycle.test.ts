@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
+import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
+import { AcsUnavailableError } from '../../../src/acs/errors.js';
+import {
+  type IdentityMapping,
+  IdentityStoreUnavailableError,
+  type UserKey,
+} from '../../../src/identities/identity-store.js';
+import {
+  deleteUserIdentity,
+  type LifecycleDependencies,
+  revokeUserTokens,
+} from '../../../src/identities/lifecycle.js';
+import { MemoryIdentityStore } from '../../../src/identities/memory/memory-identity-store.js';
+import { issueTokenForUser } from '../../../src/identities/provisioning.js';
+
+/** The memory store with one planned outage of a write, to see what a failure between two steps leaves behind. */
+class FlakyStore extends MemoryIdentityStore {
+  failNext: 'delete' | 'markRevoked' | undefined;
+
+  override async delete(user: UserKey, communicationUserId: string): Promise<boolean> {
+    this.#maybeFail('delete');
+    return super.delete(user, communicationUserId);
+  }
+
+  override async markRevoked(user: UserKey, at: Date): Promise<IdentityMapping> {
+    this.#maybeFail('markRevoked');
+    return super.markRevoked(user, at);
+  }
+
+  #maybeFail(operation: 'delete' | 'markRevoked') {
+    if (this.failNext !== operation) return;
+    this.failNext = undefined;
+    throw new IdentityStoreUnavailableError('planned outage');
+  }
+}
+
+const order = { scopes: ['chat'] as const, expiresInMinutes: 60 };
+
+describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
+  let emulator: RunningEmulator;
+  let gateway: AcsGateway;
+  let store: FlakyStore;
+  const forgotten: UserKey[] = [];
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    gateway = new AcsGateway(
+      createIdentityClient({ kind: 'connectionString', connectionString: emulator.connectionString }),
+      5_000,
+    );
+    store = new FlakyStore();
+  });
+  afterAll(() => emulator.close());
+
+  const dependencies = (): LifecycleDependencies => ({
+    store,
+    acs: gateway.session(),
+    forgetUser: (user) => forgotten.push(user),
+  });
+  const provision = (user: UserKey) =>
+    issueTokenForUser({ store, acs: gateway.session(), log: () => {} }, user, order);
+  const identities = async () =>
+    (
+      (await (await fetch(new URL('emulator/identities', emulator.endpoint))).json()) as {
+        identities: string[];
+      }
+    ).identities;
+  const isActive = async (token: string) =>
+    (
+      (await (
+        await fetch(new URL('emulator/introspect', emulator.endpoint), {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ token }),
+        })
+      ).json()) as { active: boolean }
+    ).active;
+
+  it('revokes in ACS, then records the time, and forgets reusable tokens', async () => {
+    const user = { issuer: 'https://issuer.test', userId: 'revoked-user' };
+    const { token, communicationUserId } = await provision(user);
+    forgotten.length = 0;
+    await expect(revokeUserTokens(dependencies(), user)).resolves.toEqual({
+      outcome: 'revoked',
+      communicationUserId,
+    });
+    expect(await isActive(token)).toBe(false);
+    expect((await store.get(user))?.revokedAt).toBeDefined();
+    expect(forgotten).toEqual([user]);
+  });
+
+  it('reports a revoke whose revocation time cannot be stored, and a retry completes it', async () => {
+    const user = { issuer: 'https://issuer.test', userId: 'revoke-store-down' };
+    await provision(user);
+    store.failNext = 'markRevoked';
+    await expect(revokeUserTokens(dependencies(), user)).rejects.toBeInstanceOf(
+      IdentityStoreUnavailableError,
+    );
+    expect((await store.get(user))?.revokedAt).toBeUndefined();
+    await expect(revokeUserTokens(dependencies(), user)).resolves.toMatchObject({ outcome: 'revoked' });
+    expect((await store.get(user))?.revokedAt).toBeDefined();
+  });
+
+  it('never removes the mapping when ACS fails to delete the identity', async () => {
+    const user = { issuer: 'https://issuer.test', userId: 'acs-down' };
+    const { communicationUserId } = await provision(user);
+    emulator.setFaults({ failRate: 1, failStatus: 503 });
+    try {
+      await expect(deleteUserIdentity(dependencies(), user)).rejects.toBeInstanceOf(AcsUnavailableError);
+    } finally {
+      emulator.setFaults({ failRate: 0 });
+    }
+    expect((await store.get(user))?.communicationUserId).toBe(communicationUserId);
+    expect(await identities()).toContain(communicationUserId);
+  });
+
+  it('finishes a delete whose mapping removal failed on the next attempt', async () => {
+    const user = { issuer: 'https://issuer.test', userId: 'store-down' };
+    const { communicationUserId } = await provision(user);
+    store.failNext = 'delete';
+    await expect(deleteUserIdentity(dependencies(), user)).rejects.toBeInstanceOf(
+      IdentityStoreUnavailableError,
+    );
+    expect(await identities()).not.toContain(communicationUserId);
+    expect(await store.get(user)).toBeDefined();
+
+    await expect(deleteUserIdentity(dependencies(), user)).resolves.toEqual({
+      outcome: 'identity_already_gone',
+      communicationUserId,
+    });
+    expect(await store.get(user)).toBeUndefined();
+    await expect(deleteUserIdentity(dependencies(), user)).resolves.toEqual({ outcome: 'absent' });
+  });
+
+  it('answers not_found for a revoke of a user without identity, with no ACS call', async () => {
+    const session = gateway.session();
+    const result = await revokeUserTokens(
+      { store, acs: session, forgetUser: () => {} },
+      { issuer: 'https://issuer.test', userId: 'unknown' },
+    );
+    expect(result).toEqual({ outcome: 'not_found' });
+    expect(session.calls).toBe(0);
+  });
+});
