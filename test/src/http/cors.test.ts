@@ -1,0 +1,172 @@
+import functions, { type HttpResponseInit } from '@azure/functions';
+import { describe, expect, it } from 'vitest';
+import {
+  acceptPreflight,
+  createCorsPolicy,
+  EXPOSED_RESPONSE_HEADERS,
+  PREFLIGHT_MAX_AGE_SECONDS,
+  preflightMethods,
+} from '../../../src/http/cors.js';
+import type { RequestPolicy, RequestScope } from '../../../src/http/pipeline.js';
+
+const table = [
+  { name: 'issueToken', methods: ['GET', 'POST'] as const, route: 'token' },
+  { name: 'health', methods: ['GET'] as const, route: 'health' },
+  { name: 'getThing', methods: ['GET'] as const, route: 'things/{id}' },
+  { name: 'deleteThing', methods: ['DELETE'] as const, route: 'Things/{thingId}' },
+  { name: 'notFound', methods: ['GET', 'OPTIONS'] as const, route: '{*path}' },
+];
+
+const ALLOWED = 'https://app.example.com';
+
+function scope(method: string, functionName: string, headers: Record<string, string> = {}): RequestScope {
+  return {
+    request: new functions.HttpRequest({ method, url: 'http://127.0.0.1/api/x', headers }),
+    context: new functions.InvocationContext({ invocationId: crypto.randomUUID(), functionName }),
+    // CORS reads only the request and the function name.
+    services: undefined as never,
+    acs: undefined as never,
+  };
+}
+
+function headersOf(response: HttpResponseInit | undefined) {
+  return new Headers(response?.headers as Record<string, string>);
+}
+
+function corsHeaderNames(response: HttpResponseInit | undefined) {
+  const names: string[] = [];
+  headersOf(response).forEach((_value, name) => {
+    if (name.startsWith('access-control-')) names.push(name);
+  });
+  return names;
+}
+
+function policy(allowedOrigins: readonly string[] = [ALLOWED]): RequestPolicy {
+  return createCorsPolicy({ allowedOrigins, routeMethods: preflightMethods(() => acceptPreflight(table)) });
+}
+
+/** What the pipeline does with one policy: the early answer or the route's, then decorate. */
+async function run(
+  cors: RequestPolicy,
+  requestScope: RequestScope,
+  routeAnswer: HttpResponseInit = { status: 200 },
+) {
+  const response = (await cors.beforeAuthentication?.(requestScope)) ?? routeAnswer;
+  return cors.decorate ? cors.decorate(requestScope, response) : response;
+}
+
+const preflightFrom = (origin: string, functionName = 'issueToken') =>
+  scope('OPTIONS', functionName, {
+    origin,
+    'access-control-request-method': 'POST',
+    'access-control-request-headers': 'authorization,content-type',
+  });
+
+describe('acceptPreflight and preflightMethods', () => {
+  it('makes every path accept OPTIONS once, keeping each route its own methods first', () => {
+    const routes = acceptPreflight(table);
+    expect(routes.map(({ methods }) => methods)).toEqual([
+      ['GET', 'POST', 'OPTIONS'],
+      ['GET', 'OPTIONS'],
+      ['GET', 'OPTIONS'],
+      ['DELETE'], // same path as getThing: a second OPTIONS there would be ambiguous to the Functions host
+      ['GET', 'OPTIONS'],
+    ]);
+    expect(routes[0]).toMatchObject({ name: 'issueToken', route: 'token' });
+  });
+
+  it('announces the methods of every function on the path, and none for the catch-all', () => {
+    const methodsOf = preflightMethods(() => acceptPreflight(table));
+    expect(methodsOf('issueToken')).toEqual(['GET', 'POST']);
+    expect(methodsOf('health')).toEqual(['GET']);
+    expect(methodsOf('getThing')).toEqual(['GET', 'DELETE']);
+    expect(methodsOf('notFound')).toBeUndefined();
+    expect(methodsOf('nothing')).toBeUndefined();
+  });
+});
+
+describe('the CORS policy', () => {
+  it('answers a preflight from an allowed origin with 204 and the route methods, headers and max age', async () => {
+    const response = await run(policy(), preflightFrom(ALLOWED), { status: 500 });
+    expect(response.status).toBe(204);
+    const headers = headersOf(response);
+    expect(headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect(headers.get('access-control-allow-methods')).toBe('GET, POST');
+    expect(headers.get('access-control-allow-headers')).toBe('Authorization, Content-Type');
+    expect(headers.get('access-control-max-age')).toBe(String(PREFLIGHT_MAX_AGE_SECONDS));
+    expect(headers.get('vary')).toBe('Origin');
+    expect(headers.get('allow')).toBe('GET, POST, OPTIONS');
+    expect(headers.has('access-control-allow-credentials')).toBe(false);
+  });
+
+  it('answers a preflight from another origin 204 with no CORS header, so the browser blocks the call', async () => {
+    for (const origin of [
+      'https://evil.example',
+      'https://app.example.com.evil.example',
+      'null',
+      'HTTPS://APP.EXAMPLE.COM',
+    ]) {
+      const response = await run(policy(), preflightFrom(origin), { status: 500 });
+      expect(response.status).toBe(204);
+      expect(corsHeaderNames(response)).toEqual([]);
+      expect(headersOf(response).get('vary')).toBe('Origin');
+    }
+  });
+
+  it('answers every OPTIONS to a known route itself, preflight or not, so it never reaches the operation', async () => {
+    for (const headers of [{}, { origin: ALLOWED }] as Record<string, string>[]) {
+      const response = await run(policy(), scope('OPTIONS', 'health', headers), { status: 500 });
+      expect(response.status).toBe(204);
+      expect(headersOf(response).get('allow')).toBe('GET, OPTIONS');
+      expect(headersOf(response).has('access-control-allow-methods')).toBe(false);
+    }
+  });
+
+  it('leaves OPTIONS on an unknown path to the catch-all (a 404)', async () => {
+    const response = await run(policy(), preflightFrom(ALLOWED, 'notFound'), { status: 404 });
+    expect(response.status).toBe(404);
+  });
+
+  it('gives actual responses to an allowed origin the origin, Vary and the readable headers, errors included', async () => {
+    for (const status of [200, 401, 429, 503]) {
+      const response = await run(policy(), scope('POST', 'issueToken', { origin: ALLOWED }), {
+        status,
+        headers: { 'Retry-After': '5', Vary: 'Accept-Encoding' },
+      });
+      const headers = headersOf(response);
+      expect(response.status).toBe(status);
+      expect(headers.get('access-control-allow-origin')).toBe(ALLOWED);
+      expect(headers.get('access-control-expose-headers')).toBe(EXPOSED_RESPONSE_HEADERS);
+      expect(headers.get('vary')).toBe('Accept-Encoding, Origin');
+      expect(headers.get('retry-after')).toBe('5');
+    }
+  });
+
+  it('gives other origins and requests without Origin no CORS header', async () => {
+    for (const headers of [{ origin: 'https://evil.example' }, {}] as Record<string, string>[]) {
+      const response = await run(policy(), scope('GET', 'issueToken', headers), {
+        status: 200,
+        jsonBody: { ok: true },
+      });
+      expect(response).toMatchObject({ status: 200, jsonBody: { ok: true } });
+      expect(corsHeaderNames(response)).toEqual([]);
+    }
+  });
+
+  it('adds nothing at all when no origin is configured', async () => {
+    const original: HttpResponseInit = { status: 200, headers: { 'X-Test': '1' } };
+    const response = await run(policy([]), scope('GET', 'issueToken', { origin: ALLOWED }), original);
+    expect(response).toBe(original);
+    const preflight = await run(policy([]), preflightFrom(ALLOWED));
+    expect(preflight.status).toBe(204);
+    expect(corsHeaderNames(preflight)).toEqual([]);
+  });
+
+  it('does not repeat Vary: Origin', async () => {
+    const response = await run(policy(), scope('GET', 'issueToken', { origin: ALLOWED }), {
+      status: 200,
+      headers: { Vary: 'origin' },
+    });
+    expect(headersOf(response).get('vary')).toBe('origin');
+  });
+});
