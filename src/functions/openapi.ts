@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import type { HttpResponseInit } from '@azure/functions';
+import { z } from 'zod';
+import type { RequestScope } from '../http/pipeline.js';
+import { buildOpenApiDocument, type DocumentedRoute } from '../openapi/document.js';
+
+/** Clients and gateways may keep the document this long, then revalidate it with its ETag. */
+export const OPENAPI_MAX_AGE_SECONDS = 300;
+
+/** The parts of the answer a client relies on; the full document is checked by an OpenAPI validator in tests. */
+export const openApiResponseSchema = z.looseObject({
+  openapi: z.literal('3.1.0'),
+  info: z.looseObject({ title: z.string(), version: z.string() }),
+  paths: z.record(z.string(), z.unknown()),
+});
+
+interface Served {
+  body: string;
+  etag: string;
+}
+
+/**
+ * GET /api/openapi.json: the OpenAPI 3.1 document of the route table. It depends on the code only, never on a
+ * setting, so it is built once per process and may be cached anywhere (`public`, ETag).
+ */
+export function serveOpenApi(routes: () => readonly DocumentedRoute[]) {
+  let served: Served | undefined;
+  return async ({ request }: RequestScope): Promise<HttpResponseInit> => {
+    if (!served) {
+      const body = JSON.stringify(buildOpenApiDocument(routes()));
+      served = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+    }
+    const headers = {
+      'Cache-Control': `public, max-age=${OPENAPI_MAX_AGE_SECONDS}`,
+      ETag: served.etag,
+    };
+    const known = (request.headers.get('if-none-match') ?? '')
+      .split(',')
+      .map((tag) => tag.trim().replace(/^W\//, ''));
+    if (known.includes(served.etag) || known.includes('*')) return { status: 304, headers };
+    return {
+      status: 200,
+      headers: { ...headers, 'Content-Type': 'application/json; charset=utf-8' },
+      body: served.body,
+    };
+  };
+}
