@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { settingsSchema } from '../src/settings.js';
+import { type DemoServer, demoBannerLine, startDemoServer } from './demo-server.js';
 import { type DevIssuer, startDevIssuer } from './dev-issuer.js';
 import { type RunningEmulator, startEmulator } from './emulator/index.js';
 import { type LocalHost, startLocalHost } from './local-host.js';
@@ -29,6 +30,8 @@ export interface Development {
   host: LocalHost;
   emulator?: RunningEmulator;
   issuer?: DevIssuer;
+  /** The browser demo (docs/demo.md), on its own origin; only with the development identity provider. */
+  demo?: DemoServer;
   /** The ready-to-paste instructions printed at start-up. */
   banner: string;
   close(): Promise<void>;
@@ -53,6 +56,7 @@ function bannerFor(
     dev.issuer
       ? `  Development identity provider: ${dev.issuer.issuer} (audience ${dev.issuer.audience})`
       : `  Caller validation: AUTH_MODE=${env.AUTH_MODE ?? 'jwt'}`,
+    ...(dev.demo ? [demoBannerLine(dev.demo, env.CORS_ALLOWED_ORIGINS)] : []),
     `  Identity store: ${dev.host.services.ready ? dev.host.services.services.settings.store.kind : 'unavailable (see the settings error above)'}`,
     '',
   ];
@@ -82,6 +86,10 @@ export async function startDevelopment(options: {
   port: number;
   env: Record<string, string | undefined>;
   settingsDir: string;
+  /** The browser demo's port; default 0 (a free port). */
+  demoPort?: number;
+  /** The development identity provider's port; default 0 (a free port). */
+  issuerPort?: number;
 }): Promise<Development> {
   const known = new Set<string>(Object.keys(settingsSchema.shape));
   const env: Record<string, string | undefined> = { ...readLocalSettings(options.settingsDir) };
@@ -100,15 +108,33 @@ export async function startDevelopment(options: {
     }
     let issuer: DevIssuer | undefined;
     if ((env.AUTH_MODE ?? 'jwt') === 'jwt' && !isSet(env, 'AUTH_ISSUER')) {
-      issuer = await startDevIssuer();
+      issuer = await startDevIssuer({ port: options.issuerPort ?? 0 });
       started.push(issuer);
       env.AUTH_ISSUER = issuer.issuer;
       env.AUTH_AUDIENCE = issuer.audience;
     }
+    // The demo signs users in with the dev issuer and calls the service from another origin: CORS must allow it.
+    let demo: DemoServer | undefined;
+    let serviceUrl = '';
+    if (issuer) {
+      demo = await startDemoServer({
+        port: options.demoPort ?? 0,
+        serviceUrl: () => serviceUrl,
+        issuerUrl: issuer.issuer,
+      });
+      started.push(demo);
+      if (!isSet(env, 'CORS_ALLOWED_ORIGINS')) env.CORS_ALLOWED_ORIGINS = demo.origins.join(',');
+    }
     const settings = Object.fromEntries(Object.entries(env).filter(([name]) => known.has(name)));
     const host = await startLocalHost({ port: options.port, host: '127.0.0.1', env: settings });
     started.push(host);
-    const parts = { host, ...(emulator ? { emulator } : {}), ...(issuer ? { issuer } : {}) };
+    serviceUrl = `http://localhost:${host.port}`;
+    const parts = {
+      host,
+      ...(emulator ? { emulator } : {}),
+      ...(issuer ? { issuer } : {}),
+      ...(demo ? { demo } : {}),
+    };
     return {
       ...parts,
       banner: bannerFor(parts, env),
@@ -130,9 +156,27 @@ function portFrom(value: string | undefined): number {
   return port;
 }
 
+/**
+ * A companion server's port (the demo, the dev identity provider): the variable `name` if set, else the service's
+ * port plus `offset` (7072, 7073), so the printed URLs stay the same from run to run; a free one when the service's
+ * port is free too.
+ */
+function companionPortFrom(name: string, servicePort: number, offset: number): number {
+  const value = process.env[name];
+  if (value === undefined || value.trim() === '')
+    return servicePort === 0 || servicePort + offset > 65535 ? 0 : servicePort + offset;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`${name} must be an integer from 0 to 65535`);
+  return port;
+}
+
 async function main() {
+  const port = portFrom(process.env.PORT);
   const dev = await startDevelopment({
-    port: portFrom(process.env.PORT),
+    port,
+    demoPort: companionPortFrom('DEMO_PORT', port, 1),
+    issuerPort: companionPortFrom('DEV_ISSUER_PORT', port, 2),
     env: process.env,
     settingsDir: process.cwd(),
   });

@@ -159,7 +159,9 @@ export async function buildUnbundled(
     outbase: sourceDir,
     bundle: false,
     platform: 'node',
-    target: 'node20',
+    // The engines floor: with plain 'node20' esbuild drops import attributes (`with { type: 'json' }`), which
+    // native ESM needs to load JSON.
+    target: 'node20.19',
     format: 'esm',
     sourcemap: 'linked',
     logLevel: 'warning',

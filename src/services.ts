@@ -2,11 +2,16 @@ import { AcsGateway, createIdentityClient } from './acs/client.js';
 import { createCallerValidator } from './caller/index.js';
 import type { JwtValidatorOptions } from './caller/jwt.js';
 import type { CallerValidator } from './caller/principal.js';
+import { createCorsPolicy, preflightMethods } from './http/cors.js';
 import type { RequestPolicy } from './http/pipeline.js';
+import { createRateLimitPolicy } from './http/rate-limit.js';
+import { cacheIdentityMappings } from './identities/cached-identity-store.js';
 import { createIdentityStore } from './identities/create-store.js';
-import type { IdentityStore } from './identities/identity-store.js';
+import type { IdentityStore, UserKey } from './identities/identity-store.js';
 import { consoleLogger, type Logger } from './log.js';
+import { routes } from './routes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
+import { TokenReuseCache } from './tokens/token-reuse.js';
 
 /** Everything a handler needs, built once per process (or once per local host) from the settings. */
 export interface Services {
@@ -14,6 +19,12 @@ export interface Services {
   readonly acs: AcsGateway;
   readonly caller: CallerValidator;
   readonly store: IdentityStore;
+  /** The store as the token path reads it: mappings cached for IDENTITY_CACHE_TTL_SECONDS (the store when 0). */
+  readonly cachedStore: IdentityStore;
+  /** Tokens issued earlier, handed back to a user asking again (TOKEN_REUSE); undefined when off. */
+  readonly tokenReuse: TokenReuseCache | undefined;
+  /** Drops what this instance keeps about a user (mapping, reusable tokens); revoke and delete call it. */
+  forgetUser(user: UserKey): void;
   readonly log: Logger;
   /** Steps every request passes through around authentication (CORS, rate limits). */
   readonly policies: readonly RequestPolicy[];
@@ -46,13 +57,30 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         'Identity mappings are kept in memory: they are lost on restart and not shared between instances.',
     });
   }
+  const { reuse } = settings.tokens;
+  const tokenReuse = reuse.enabled ? new TokenReuseCache({ maxEntries: reuse.maxEntries }) : undefined;
+  const store = createIdentityStore(settings.store);
+  const mappingCache = cacheIdentityMappings(store, settings.identityCache);
   return {
     settings,
     acs: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
     caller: createCallerValidator(settings.auth, options.jwt),
-    store: createIdentityStore(settings.store),
+    store,
+    cachedStore: mappingCache ?? store,
+    tokenReuse,
+    forgetUser(user) {
+      mappingCache?.invalidate(user);
+      tokenReuse?.forget(user);
+    },
     log,
-    policies: [],
+    // CORS first: a preflight is answered before the rate limit or authentication see it.
+    policies: [
+      createCorsPolicy({
+        allowedOrigins: settings.cors.allowedOrigins,
+        routeMethods: preflightMethods(() => routes),
+      }),
+      createRateLimitPolicy({ perMinute: settings.rateLimit.perMinute }),
+    ],
   };
 }
 

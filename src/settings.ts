@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { acsScopeSchema } from './acs/scopes.js';
+import { allowedOriginsSchema } from './http/cors-origins.js';
 import { isLoopbackUrl } from './http/loopback.js';
+import { scopesByRoleSchema } from './tokens/scope-policy.js';
 
 const DEFAULT_TABLE_NAME = 'AcsIdentities';
 
@@ -106,10 +108,24 @@ export const settingsSchema = z.object({
   AUTH_JWKS_URI: secureUrl.optional(),
   AUTH_USER_CLAIM: z.string().trim().min(1).default('oid'),
   AUTH_REQUIRED_SCOPE: optionalText,
+  AUTH_ADMIN_ROLE: optionalText,
+  TEAMS_CLIENT_ID: z
+    .string()
+    .trim()
+    .refine(
+      (value) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value),
+      'must be a GUID (the client id of the Entra application Teams users sign in to)',
+    )
+    .optional(),
   WEBSITE_AUTH_ENABLED: booleanText.default(false),
   TOKEN_ALLOWED_SCOPES: scopeList.default(['chat', 'voip']),
   TOKEN_DEFAULT_SCOPES: scopeList.default(['chat', 'voip']),
   TOKEN_DEFAULT_EXPIRES_IN_MINUTES: integerText(60, 1440).default(60),
+  TOKEN_SCOPES_BY_ROLE: scopesByRoleSchema.optional(),
+  TOKEN_REUSE: booleanText.default(true),
+  TOKEN_REUSE_MAX_ENTRIES: integerText(1, 1_000_000).default(10_000),
+  IDENTITY_CACHE_TTL_SECONDS: integerText(0, 3600).default(60),
+  IDENTITY_CACHE_MAX_ENTRIES: integerText(1, 1_000_000).default(10_000),
   IDENTITY_STORE: z.enum(['table', 'memory']).optional(),
   IDENTITY_STORE_CONNECTION_STRING: storageConnectionString.optional(),
   AzureWebJobsStorage: storageConnectionString.optional(),
@@ -120,6 +136,8 @@ export const settingsSchema = z.object({
     .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be 3 to 63 letters or digits, starting with a letter')
     .default(DEFAULT_TABLE_NAME),
   REQUEST_TIMEOUT_MS: integerText(100, 120_000).default(10_000),
+  CORS_ALLOWED_ORIGINS: allowedOriginsSchema.default([]),
+  RATE_LIMIT_PER_MINUTE: integerText(1, 100_000).default(60),
 });
 
 type RawSettings = z.output<typeof settingsSchema>;
@@ -223,9 +241,19 @@ function toSettings(raw: RawSettings) {
       allowedScopes: raw.TOKEN_ALLOWED_SCOPES,
       defaultScopes: raw.TOKEN_DEFAULT_SCOPES,
       defaultExpiresInMinutes: raw.TOKEN_DEFAULT_EXPIRES_IN_MINUTES,
+      scopesByRole: raw.TOKEN_SCOPES_BY_ROLE,
+      reuse: { enabled: raw.TOKEN_REUSE, maxEntries: raw.TOKEN_REUSE_MAX_ENTRIES },
     },
     store,
+    /** How long a mapping (with its revocation time) may be served from memory; 0 reads the store every time. */
+    identityCache: { ttlSeconds: raw.IDENTITY_CACHE_TTL_SECONDS, maxEntries: raw.IDENTITY_CACHE_MAX_ENTRIES },
     requestTimeoutMs: raw.REQUEST_TIMEOUT_MS,
+    cors: { allowedOrigins: raw.CORS_ALLOWED_ORIGINS },
+    rateLimit: { perMinute: raw.RATE_LIMIT_PER_MINUTE },
+    /** Absent: the admin routes are off. */
+    adminRole: raw.AUTH_ADMIN_ROLE,
+    /** Absent: POST /api/token/teams answers that Teams users are not configured. */
+    teamsClientId: raw.TEAMS_CLIENT_ID,
   };
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type CommunicationAccessToken,
   CommunicationIdentityClient,
@@ -6,7 +7,8 @@ import {
 import { DefaultAzureCredential } from '@azure/identity';
 import { isLoopbackUrl } from '../http/loopback.js';
 import type { Settings } from '../settings.js';
-import { isTransientFailure, toAcsError } from './errors.js';
+import type { AcsAttempt, AcsUsage } from '../telemetry.js';
+import { AcsUnavailableError, isTransientFailure, toAcsError } from './errors.js';
 import type { AcsScope } from './scopes.js';
 
 function endpointOf(acs: Settings['acs']): URL {
@@ -59,9 +61,15 @@ export class AcsGateway {
  * The ACS calls of one request, all within one time budget: a hanging ACS ends the request in 503, not a hang.
  * Errors come out classified (AcsUnavailableError / AcsFailureError), never as the SDK's error.
  */
-export class AcsSession {
+export class AcsSession implements AcsUsage {
   /** HTTP calls made to ACS so far, retries included. */
   calls = 0;
+  /** How each of those calls ended and how long it took, for the request log line. */
+  readonly attempts: AcsAttempt[] = [];
+  /** Tokens ACS issued in this request. */
+  tokensIssued = 0;
+  /** Tokens handed back from an earlier request instead of asking ACS again (see src/tokens/). */
+  tokensReused = 0;
 
   constructor(
     private readonly client: CommunicationIdentityClient,
@@ -95,13 +103,48 @@ export class AcsSession {
 
   /**
    * Deletes an identity this request created and must not keep. It gets a fresh budget: running out of the
-   * request's budget here would leave an orphan behind.
+   * request's budget here would leave an orphan behind. Throttled or unavailable, it waits out ACS's Retry-After
+   * and tries again while that budget lasts.
    */
   async deleteIdentity(communicationUserId: string): Promise<void> {
-    await this.call(
-      (abortSignal) => this.client.deleteUser({ communicationUserId }, { abortSignal }),
-      Date.now() + this.cleanupTimeoutMs,
+    const deadline = Date.now() + this.cleanupTimeoutMs;
+    for (;;) {
+      try {
+        await this.call(
+          (abortSignal) => this.client.deleteUser({ communicationUserId }, { abortSignal }),
+          deadline,
+        );
+        return;
+      } catch (error) {
+        // An orphan outlives any wait: while ACS asks to come back later and the budget allows it, come back.
+        const waitMs =
+          error instanceof AcsUnavailableError ? error.retryAfterSeconds * 1000 : Number.POSITIVE_INFINITY;
+        if (Date.now() + waitMs >= deadline) throw error;
+        await delay(waitMs);
+      }
+    }
+  }
+
+  /** Every token issued to the identity so far stops working. */
+  async revokeTokens(communicationUserId: string): Promise<void> {
+    await this.call((abortSignal) => this.client.revokeTokens({ communicationUserId }, { abortSignal }));
+  }
+
+  /** Deletes a user's identity (which revokes its tokens) within the request's budget, as the user asked. */
+  async eraseIdentity(communicationUserId: string): Promise<void> {
+    await this.call((abortSignal) => this.client.deleteUser({ communicationUserId }, { abortSignal }));
+  }
+
+  /** Exchanges a Teams user's Entra ID token for an ACS token of that Teams user. */
+  async exchangeTeamsToken(exchange: {
+    teamsUserAadToken: string;
+    clientId: string;
+    userObjectId: string;
+  }): Promise<IssuedToken> {
+    const { token, expiresOn } = await this.call((abortSignal) =>
+      this.client.getTokenForTeamsUser({ ...exchange, abortSignal }),
     );
+    return { token, expiresOn };
   }
 
   private async call<T>(
@@ -112,9 +155,15 @@ export class AcsSession {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw toAcsError(new DOMException('time budget exhausted', 'TimeoutError'));
       this.calls++;
+      const started = performance.now();
       try {
-        return await operation(AbortSignal.timeout(remaining));
+        const answer = await operation(AbortSignal.timeout(remaining));
+        this.attempts.push({ outcome: 'ok', ms: performance.now() - started });
+        // Every ACS operation that issues a token (create with token, issue, Teams exchange) answers with it.
+        if (typeof (answer as { token?: unknown } | undefined)?.token === 'string') this.tokensIssued++;
+        return answer;
       } catch (error) {
+        this.attempts.push({ outcome: toAcsError(error).reason, ms: performance.now() - started });
         if (attempt === 1 && isTransientFailure(error)) continue;
         throw toAcsError(error);
       }

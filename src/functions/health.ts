@@ -1,6 +1,9 @@
 import type { HttpResponseInit } from '@azure/functions';
+import { z } from 'zod';
 import type { RequestScope } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
+
+export const healthResponseSchema = z.object({ status: z.literal('ok') });
 
 /** GET /api/health: settings are valid (else the pipeline answers 503) and the identity store answers. */
 export async function health({ services }: RequestScope): Promise<HttpResponseInit> {
@@ -11,5 +14,6 @@ export async function health({ services }: RequestScope): Promise<HttpResponseIn
       headers: { 'Retry-After': '5' },
     });
   }
-  return { status: 200, jsonBody: { status: 'ok' } };
+  const body: z.input<typeof healthResponseSchema> = { status: 'ok' };
+  return { status: 200, jsonBody: body };
 }

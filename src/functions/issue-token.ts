@@ -4,10 +4,15 @@ import { type AcsScope, acsScopeSchema } from '../acs/scopes.js';
 import { parseWith, readJsonBody } from '../http/body.js';
 import type { AuthenticatedScope } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
-import { issueTokenForAnonymous, issueTokenForUser, type TokenOrder } from '../identities/provisioning.js';
+import { issueTokenForAnonymous, type TokenOrder } from '../identities/provisioning.js';
+import { issueTokenReusing } from '../tokens/reusing-provisioning.js';
+import { decideScopes } from '../tokens/scope-policy.js';
 
 const EXPIRY_RULE = 'must be an integer from 60 to 1440';
 const SCOPE_RULE = `must be one of: ${acsScopeSchema.options.join(', ')}`;
+/** Field descriptions for the OpenAPI document (GET /api/openapi.json). */
+const SCOPES_DOC = `ACS scopes, each one of: ${acsScopeSchema.options.join(', ')}. Default: TOKEN_DEFAULT_SCOPES.`;
+const EXPIRY_DOC = 'Token lifetime in minutes, 60 to 1440. Default: TOKEN_DEFAULT_EXPIRES_IN_MINUTES.';
 
 const scopesField = z
   .array(z.string().refine((scope) => acsScopeSchema.safeParse(scope).success, SCOPE_RULE))
@@ -19,8 +24,8 @@ const expiresInMinutesField = z.number().int(EXPIRY_RULE).min(60, EXPIRY_RULE).m
 
 /** POST body: both fields optional; unknown fields are refused so a typo is not silently ignored. */
 export const tokenRequestBodySchema = z.strictObject({
-  scopes: scopesField.optional(),
-  expiresInMinutes: expiresInMinutesField.optional(),
+  scopes: scopesField.optional().meta({ description: SCOPES_DOC }),
+  expiresInMinutes: expiresInMinutesField.optional().meta({ description: EXPIRY_DOC }),
 });
 
 /** GET query, for clients written against the tutorial: `?scopes=chat,voip&expiresInMinutes=60`. */
@@ -29,12 +34,14 @@ export const tokenRequestQuerySchema = z.object({
     .string()
     .transform((value) => value.split(',').map((scope) => scope.trim()))
     .pipe(scopesField)
-    .optional(),
+    .optional()
+    .meta({ description: `Comma-separated ${SCOPES_DOC}` }),
   expiresInMinutes: z
     .string()
     .transform((value) => (/^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN))
     .pipe(z.number(EXPIRY_RULE).pipe(expiresInMinutesField))
-    .optional(),
+    .optional()
+    .meta({ description: EXPIRY_DOC }),
 });
 
 export const tokenResponseSchema = z.object({
@@ -69,19 +76,24 @@ export async function issueToken({
   const asked =
     request.method === 'GET' ? readQuery(request.query) : await readJsonBody(request, tokenRequestBodySchema);
   const { tokens } = services.settings;
+  const decision = decideScopes(tokens, caller.roles, asked?.scopes);
+  if (!decision.granted) {
+    throw new ProblemError('forbidden', `You may not be issued the scopes: ${decision.refused.join(', ')}.`, {
+      reason: 'scope_not_allowed',
+    });
+  }
   const order: TokenOrder = {
-    scopes: asked?.scopes ?? tokens.defaultScopes,
+    scopes: decision.scopes,
     expiresInMinutes: asked?.expiresInMinutes ?? tokens.defaultExpiresInMinutes,
   };
 
-  const refused = order.scopes.filter((scope) => !tokens.allowedScopes.includes(scope));
-  if (refused.length > 0) {
-    throw new ProblemError('forbidden', `This service does not issue the scopes: ${refused.join(', ')}.`);
-  }
-
   const grant = caller.anonymous
     ? await issueTokenForAnonymous(acs, order)
-    : await issueTokenForUser({ store: services.store, acs, log: services.log }, caller, order);
+    : await issueTokenReusing(
+        { store: services.cachedStore, acs, log: services.log, tokenReuse: services.tokenReuse },
+        caller,
+        order,
+      );
 
   const body: z.input<typeof tokenResponseSchema> = {
     user: { communicationUserId: grant.communicationUserId },

@@ -8,8 +8,8 @@ import {
   type Principal,
 } from '../caller/principal.js';
 import { IdentityStoreUnavailableError } from '../identities/identity-store.js';
-import { hashUser } from '../log.js';
 import type { Services, ServicesState } from '../services.js';
+import { outcomeOf, requestLogLine } from '../telemetry.js';
 import { refuseOversizedBody } from './body.js';
 import { ProblemError, problem } from './problem.js';
 
@@ -38,11 +38,14 @@ export interface RequestPolicy {
 }
 
 /** The signature of every route handler: the Functions host's (request, context) plus the services to use. */
-export type RouteHandler = (
+export type RouteHandler = ((
   request: HttpRequest,
   context: InvocationContext,
   services: ServicesState,
-) => Promise<HttpResponseInit>;
+) => Promise<HttpResponseInit>) & {
+  /** Set by `authenticated`: the OpenAPI document derives a route's security and 401/403 answers from it. */
+  readonly verifiesCaller?: true;
+};
 
 const RETRY_AFTER_SECONDS = '5';
 
@@ -54,7 +57,10 @@ interface Outcome {
 }
 
 function toOutcome(error: unknown, invocationId: string, context: InvocationContext): Outcome {
-  if (error instanceof ProblemError) return { response: error.toResponse(invocationId), outcome: error.type };
+  if (error instanceof ProblemError) {
+    const { reason } = error.options;
+    return { response: error.toResponse(invocationId), outcome: error.type, ...(reason ? { reason } : {}) };
+  }
   if (error instanceof AuthenticationError) {
     return {
       outcome: 'unauthenticated',
@@ -173,7 +179,7 @@ function pipeline(steps: RouteSteps): RouteHandler {
         const response = await steps(scope, (verified) => {
           caller = verified;
         });
-        result = { response, outcome: (response.status ?? 200) < 400 ? 'ok' : 'refused' };
+        result = { response, outcome: outcomeOf(response) };
       } catch (error) {
         result = toOutcome(error, invocationId, context);
       }
@@ -184,18 +190,19 @@ function pipeline(steps: RouteSteps): RouteHandler {
 
     const response = withNoStore(result.response);
     const status = response.status ?? 200;
-    const line = JSON.stringify({
-      event: 'request',
-      invocationId,
-      route: context.functionName,
-      method: request.method,
-      status,
-      outcome: result.outcome,
-      ...(result.reason ? { reason: result.reason } : {}),
-      latencyMs: Math.round(performance.now() - started),
-      user: caller ? (caller.anonymous ? 'anonymous' : hashUser(caller)) : undefined,
-      acsCalls: acs?.calls ?? 0,
-    });
+    const line = JSON.stringify(
+      requestLogLine({
+        invocationId,
+        route: context.functionName,
+        method: request.method,
+        response,
+        outcome: result.outcome,
+        ...(result.reason ? { reason: result.reason } : {}),
+        latencyMs: performance.now() - started,
+        ...(caller ? { caller } : {}),
+        ...(acs ? { acs } : {}),
+      }),
+    );
     if (status >= 500) context.error(line);
     else if (status >= 400) context.warn(line);
     else context.info(line);
@@ -207,7 +214,7 @@ function pipeline(steps: RouteSteps): RouteHandler {
 export function authenticated(
   operation: (scope: AuthenticatedScope) => Promise<HttpResponseInit>,
 ): RouteHandler {
-  return pipeline(async (scope, onCaller) => {
+  const handler = pipeline(async (scope, onCaller) => {
     const early = await runPolicies(scope, (policy) => policy.beforeAuthentication?.(scope));
     if (early) return early;
 
@@ -218,6 +225,7 @@ export function authenticated(
     if (!hasRequiredScope(caller, requiredScope)) {
       throw new ProblemError('forbidden', 'The token lacks the scope or role this service requires.', {
         headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope"' },
+        reason: 'insufficient_scope',
       });
     }
 
@@ -225,6 +233,7 @@ export function authenticated(
     const refused = await runPolicies(scope, (policy) => policy.afterAuthentication?.(authenticatedScope));
     return refused ?? operation(authenticatedScope);
   });
+  return Object.assign(handler, { verifiesCaller: true as const });
 }
 
 /** A route anyone may call (health, the not-found answer); the policies still run. */

@@ -1,10 +1,11 @@
 import type { HttpResponseInit } from '@azure/functions';
+import { z } from 'zod';
 
 /**
  * Every kind of error the service answers with. `type` URIs are stable identifiers clients may switch on
  * (RFC 9457 §3.1.1); titles are constant per type, `detail` explains this occurrence.
  */
-const problemTypes = {
+export const problemTypes = {
   'invalid-request': { status: 400, title: 'The request is invalid' },
   unauthenticated: { status: 401, title: 'The caller could not be authenticated' },
   forbidden: { status: 403, title: 'The caller may not do this' },
@@ -26,10 +27,25 @@ export const PROBLEM_TYPE_BASE = 'urn:acs-token-service:problem:';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 /** One invalid input: `name` is the field (body property, query parameter or header), `reason` what is wrong. */
-export interface FieldError {
-  name: string;
-  reason: string;
-}
+export const fieldErrorSchema = z.object({
+  name: z.string().meta({ description: 'The invalid field: a body property, query parameter or header.' }),
+  reason: z.string().meta({ description: 'What is wrong with it.' }),
+});
+export type FieldError = z.infer<typeof fieldErrorSchema>;
+
+/** The body of every error response (RFC 9457); the OpenAPI document describes errors with this same schema. */
+export const problemDocumentSchema = z
+  .object({
+    type: z
+      .string()
+      .meta({ description: `A stable URI identifying the kind of problem (${PROBLEM_TYPE_BASE}<kind>).` }),
+    title: z.string().meta({ description: 'A short summary, constant per type.' }),
+    status: z.int().meta({ description: 'The HTTP status code.' }),
+    detail: z.string().meta({ description: 'What went wrong in this occurrence.' }),
+    invocationId: z.string().meta({ description: 'The id of the request in the service logs.' }),
+    errors: z.array(fieldErrorSchema).optional().meta({ description: 'Each invalid input (400 only).' }),
+  })
+  .meta({ title: 'Problem' });
 
 export interface ProblemInit {
   type: ProblemType;
@@ -51,8 +67,8 @@ export function problem({ type, detail, invocationId, errors, headers }: Problem
       status,
       detail,
       invocationId,
-      ...(errors && errors.length > 0 ? { errors } : {}),
-    },
+      ...(errors && errors.length > 0 ? { errors: [...errors] } : {}),
+    } satisfies z.input<typeof problemDocumentSchema>,
   };
 }
 
@@ -63,12 +79,18 @@ export class ProblemError extends Error {
   constructor(
     readonly type: ProblemType,
     readonly detail: string,
-    readonly options: { errors?: readonly FieldError[]; headers?: Record<string, string> } = {},
+    readonly options: {
+      errors?: readonly FieldError[];
+      headers?: Record<string, string>;
+      /** Why, as a code for the request log line only (`scope_not_allowed`); never sent to the client. */
+      reason?: string;
+    } = {},
   ) {
     super(detail);
   }
 
   toResponse(invocationId: string): HttpResponseInit {
-    return problem({ type: this.type, detail: this.detail, invocationId, ...this.options });
+    const { reason: _logOnly, ...options } = this.options;
+    return problem({ type: this.type, detail: this.detail, invocationId, ...options });
   }
 }

@@ -2,6 +2,7 @@ import type { AcsSession, CreatedIdentity } from '../acs/client.js';
 import type { AcsScope } from '../acs/scopes.js';
 import type { Logger } from '../log.js';
 import type { IdentityStore, UserKey } from './identity-store.js';
+import { isIdentityGone } from './lifecycle.js';
 
 export interface TokenOrder {
   scopes: readonly AcsScope[];
@@ -18,7 +19,8 @@ export interface ProvisioningDependencies {
 }
 
 /**
- * A token for the user's one durable ACS identity. Known user: one ACS call (issue). New user: one ACS call
+ * A token for the user's one durable ACS identity. Known user: one ACS call (issue); if ACS says the identity is
+ * gone, the mapping is dropped and the user is served as a new one. New user: one ACS call
  * (create with token), then the mapping is stored unless a concurrent request stored one first, in which case the
  * identity just created is deleted and the winner's identity gets the token. Nothing created here outlives a
  * failure: if the mapping cannot be stored, the new identity is deleted before the error propagates.
@@ -30,8 +32,16 @@ export async function issueTokenForUser(
 ): Promise<TokenGrant> {
   const existing = await store.get(user);
   if (existing) {
-    const issued = await acs.issueToken(existing.communicationUserId, order.scopes, order.expiresInMinutes);
-    return { communicationUserId: existing.communicationUserId, ...issued };
+    try {
+      const issued = await acs.issueToken(existing.communicationUserId, order.scopes, order.expiresInMinutes);
+      return { communicationUserId: existing.communicationUserId, ...issued };
+    } catch (error) {
+      // ACS no longer knows the identity: a delete is under way (here or on another instance) or stopped half way.
+      // Drop the dangling mapping (only if it still names that identity) and serve the user a new identity, as
+      // its next request would get.
+      if (!isIdentityGone(error)) throw error;
+      await store.delete(user, existing.communicationUserId);
+    }
   }
 
   const created = await acs.createIdentityWithToken(order.scopes, order.expiresInMinutes);

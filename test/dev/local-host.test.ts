@@ -32,9 +32,11 @@ describe('startLocalHost', () => {
     for (const method of ['PUT', 'DELETE', 'PATCH', 'HEAD', 'PROPFIND']) {
       const response = await fetch(service.api('token'), { method });
       expect(response.status, method).toBe(405);
-      expect(response.headers.get('allow')).toBe('GET, POST');
+      expect(response.headers.get('allow')).toBe('GET, POST, OPTIONS'); // OPTIONS: the CORS preflight
     }
-    expect((await fetch(service.api('health'), { method: 'POST' })).headers.get('allow')).toBe('GET');
+    expect((await fetch(service.api('health'), { method: 'POST' })).headers.get('allow')).toBe(
+      'GET, OPTIONS',
+    );
   });
 
   it('matches literal routes case-insensitively, like the Functions host', async () => {

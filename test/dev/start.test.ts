@@ -47,7 +47,7 @@ describe('startDevelopment', () => {
       expect(dev.issuer).toBeDefined();
       expect(dev.host.services.ready).toBe(true);
       const settings = dev.host.services.ready ? dev.host.services.services.settings : undefined;
-      expect(settings?.tokens).toEqual({
+      expect(settings?.tokens).toMatchObject({
         allowedScopes: ['chat', 'voip', 'chat.join'],
         defaultScopes: ['chat', 'voip'],
         defaultExpiresInMinutes: 90,

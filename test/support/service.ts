@@ -97,6 +97,10 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       COMMUNICATION_SERVICES_CONNECTION_STRING: emulator.connectionString,
       AUTH_ISSUER: issuer.issuer,
       AUTH_AUDIENCE: issuer.audience,
+      // Both are on in production. Tests count ACS calls and storage reads per request, so they start from the
+      // plain path; the reuse and mapping-cache tests (test/src/tokens) turn them on.
+      TOKEN_REUSE: 'false',
+      IDENTITY_CACHE_TTL_SECONDS: '0',
       ...(tableName
         ? {
             IDENTITY_STORE: 'table',

@@ -88,6 +88,26 @@ describe('AcsSession', () => {
     expect(error).toMatchObject({ name: 'AcsUnavailableError', reason: 'acs_timeout' });
   });
 
+  it('waits out ACS Retry-After to delete an identity it must not keep, within the cleanup budget', async () => {
+    const session = gateway(emulator.connectionString, 3_000).session();
+    // Every other call fails: the create (call 0) succeeds, the first delete (call 1) gets 503 + Retry-After 1.
+    emulator.setFaults({ failRate: 0.5, failStatus: 503, retryAfterSeconds: 1 });
+    const created = await session.createIdentityWithToken(['chat'], 60);
+    await session.deleteIdentity(created.communicationUserId);
+    expect(session.calls).toBe(3);
+    const identities = (await (await fetch(new URL('emulator/identities', emulator.endpoint))).json()) as {
+      identities: string[];
+    };
+    expect(identities.identities).not.toContain(created.communicationUserId);
+
+    const hurried = gateway(emulator.connectionString, 500).session();
+    emulator.setFaults({ failRate: 0.5, failStatus: 503, retryAfterSeconds: 1 });
+    const kept = await hurried.createIdentityWithToken(['chat'], 60);
+    const error = await failureOf(hurried.deleteIdentity(kept.communicationUserId));
+    expect(error).toMatchObject({ name: 'AcsUnavailableError', reason: 'acs_503' });
+    expect(hurried.calls).toBe(2);
+  });
+
   it('reports an unreachable ACS as unavailable', async () => {
     const closed = await startEmulator();
     await closed.close();

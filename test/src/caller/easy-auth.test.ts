@@ -67,4 +67,22 @@ describe('createEasyAuthValidator', () => {
       expect(error).toMatchObject({ reason, tokenSent });
     }
   });
+
+  it("reads roles from Entra's `roles` claims, the WS-Fed role claim, or the type the principal names in role_typ", async () => {
+    const headers = new Headers({
+      'x-ms-client-principal': principalHeader(
+        [
+          { typ: 'iss', val: 'https://login.microsoftonline.com/tenant/v2.0' },
+          { typ: OBJECT_ID, val: 'oid-2' },
+          { typ: 'roles', val: 'Tokens.Admin' },
+          { typ: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role', val: 'member' },
+          { typ: 'app_roles', val: 'guest' },
+          { typ: 'groups', val: 'not-a-role' },
+        ],
+        { role_typ: 'app_roles' },
+      ),
+    });
+    const principal = await validator.authenticate(headers);
+    expect([...principal.roles].sort()).toEqual(['Tokens.Admin', 'guest', 'member']);
+  });
 });
