@@ -30,7 +30,7 @@ export interface Development {
   host: LocalHost;
   emulator?: RunningEmulator;
   issuer?: DevIssuer;
-  /** The browser demo (docs/demo.md), on its own origin; only with the development identity provider. */
+  /** The browser demo (README, "Try it in a browser"), on its own origin; only with the development identity provider. */
   demo?: DemoServer;
   /** The ready-to-paste instructions printed at start-up. */
   banner: string;
