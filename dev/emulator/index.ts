@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -89,13 +90,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   } else {
     server = http.createServer(listener);
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  server.listen(options.port ?? 0, host);
+  await once(server, 'listening');
 
   const { port } = server.address() as AddressInfo;
   const endpoint = `${ctx.https ? 'https' : 'http'}://${urlHost(host)}:${port}/`;
