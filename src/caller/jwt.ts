@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -7,6 +8,7 @@ import {
   jwtVerify,
 } from 'jose';
 import { z } from 'zod';
+import { LruMap } from '../cache/lru-map.js';
 import { isSecureOrLoopbackUrl } from '../http/loopback.js';
 import {
   AuthenticationError,
@@ -173,6 +175,50 @@ function principalFrom(payload: JWTPayload, config: JwtValidatorConfig): Princip
   });
 }
 
+/** The longest an instance accepts a verified token without checking its signature again. */
+export const VERIFIED_TOKEN_MAX_AGE_MS = 5 * 60_000;
+const VERIFIED_TOKEN_MAX_ENTRIES = 10_000;
+
+/**
+ * Tokens this instance verified, and the principal each gave. Why: checking a token's signature (RS256 over
+ * WebCrypto) was ~17% of the server's CPU in the token-reuse benchmark, and clients send the same token for its
+ * whole lifetime. Trade-off: a signing key the issuer removes from its JWKS keeps the tokens already verified with
+ * it accepted on this instance for at most VERIFIED_TOKEN_MAX_AGE_MS; a token is never accepted past its `exp`.
+ * Keys are SHA-256 hashes of the exact token string, so no token is kept; failures are never kept, so each is
+ * checked again on its next attempt. Bounded (LRU), so a flood of distinct valid tokens costs at most a few MB.
+ */
+class VerifiedTokens {
+  private readonly entries = new LruMap<string, { principal: Principal; expiresAt: number }>(
+    VERIFIED_TOKEN_MAX_ENTRIES,
+  );
+
+  find(token: string): Principal | undefined {
+    const key = hashOf(token);
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (Date.now() >= entry.expiresAt) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return copyOf(entry.principal);
+  }
+
+  remember(token: string, principal: Principal, expSeconds: number): void {
+    const now = Date.now();
+    const expiresAt = Math.min(expSeconds * 1000, now + VERIFIED_TOKEN_MAX_AGE_MS);
+    if (expiresAt > now) this.entries.set(hashOf(token), { principal: copyOf(principal), expiresAt });
+  }
+}
+
+/** Kept and handed-out principals are copies, so nothing a request does to its own reaches later requests. */
+function copyOf(principal: Principal): Principal {
+  return { ...principal, roles: [...principal.roles], scopes: [...principal.scopes] };
+}
+
+function hashOf(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
 /** AUTH_MODE=jwt: a bearer token signed by the issuer's keys, for one of our audiences, currently valid. */
 export function createJwtValidator(
   config: JwtValidatorConfig,
@@ -183,9 +229,12 @@ export function createJwtValidator(
     cacheMaxAgeMs: options.cacheMaxAgeMs ?? 600_000,
     fetchTimeoutMs: options.fetchTimeoutMs ?? 5_000,
   });
+  const verified = new VerifiedTokens();
   return {
     async authenticate(headers) {
       const token = readBearerToken(headers);
+      const known = verified.find(token);
+      if (known !== undefined) return known;
       try {
         const { payload } = await jwtVerify(token, keys.getKey, {
           issuer: config.issuer,
@@ -194,7 +243,10 @@ export function createJwtValidator(
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
           requiredClaims: ['exp'],
         });
-        return principalFrom(payload, config);
+        const principal = principalFrom(payload, config);
+        // jose checked that `exp` is present and a number (requiredClaims).
+        verified.remember(token, principal, payload.exp as number);
+        return principal;
       } catch (error) {
         if (error instanceof AuthenticationError || error instanceof KeysUnavailableError) throw error;
         const reason = error instanceof errors.JOSEError ? error.code : 'invalid_token';

@@ -3,11 +3,18 @@ import type { AddressInfo } from 'node:net';
 import { base64url, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DevIssuer, startDevIssuer } from '../../../dev/dev-issuer.js';
-import { createJwtValidator, type JwtValidatorConfig, readBearerToken } from '../../../src/caller/jwt.js';
+import {
+  CLOCK_TOLERANCE_SECONDS,
+  createJwtValidator,
+  type JwtValidatorConfig,
+  readBearerToken,
+  VERIFIED_TOKEN_MAX_AGE_MS,
+} from '../../../src/caller/jwt.js';
 import { AuthenticationError, KeysUnavailableError } from '../../../src/caller/principal.js';
 
-/** A real HTTP hop in front of the issuer's JWKS that counts fetches and can go down. */
-async function startKeysRelay(target: string) {
+/** A real HTTP hop in front of the issuer's JWKS that counts fetches, can go down and can serve another key set. */
+async function startKeysRelay(initialTarget: string) {
+  let target = initialTarget;
   let fetches = 0;
   let down = false;
   const server: Server = createServer(async (_request, response) => {
@@ -27,6 +34,9 @@ async function startKeysRelay(target: string) {
     fetches: () => fetches,
     setDown: (value: boolean) => {
       down = value;
+    },
+    setTarget: (value: string) => {
+      target = value;
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -288,5 +298,105 @@ describe('createJwtValidator', () => {
     } finally {
       await relay.close();
     }
+  });
+});
+
+describe('the verified-token cache', () => {
+  it('accepts a token it verified without checking it again, for at most the cache window', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const replacement = await startDevIssuer();
+    const relay = await startKeysRelay(issuer.jwksUri);
+    try {
+      const options = { cooldownMs: 1_000, cacheMaxAgeMs: 10_000 };
+      const validator = createJwtValidator({ ...config, jwksUri: relay.uri }, options);
+      const token = await issuer.mint({ oid: 'cached-user', scp: 'Token.Issue' });
+      const principal = await validator.authenticate(bearer(token));
+      expect(relay.fetches()).toBe(1);
+
+      // The issuer's key leaves the published set, and the validator learns it: a new token of the issuer with an
+      // unknown kid refetches the set and is refused.
+      relay.setTarget(replacement.jwksUri);
+      vi.setSystemTime(Date.now() + 60_000);
+      const unknownKid = await refusal(
+        validator.authenticate(bearer(await issuer.mint({ oid: 'cached-user' }, { kid: 'gone' }))),
+      );
+      expect(unknownKid.reason).toBe('ERR_JWKS_NO_MATCHING_KEY');
+      expect(relay.fetches()).toBe(2);
+      // Any token that needs verifying is now refused, even a new one signed with the issuer's (removed) key...
+      const fresh = await issuer.mint({ oid: 'cached-user', scp: 'Token.Issue' });
+      expect((await refusal(validator.authenticate(bearer(fresh)))).reason).toBe('ERR_JWKS_NO_MATCHING_KEY');
+      const uncached = createJwtValidator({ ...config, jwksUri: relay.uri }, options);
+      await refusal(uncached.authenticate(bearer(token)));
+
+      // ...but the token already verified is accepted as before, with no key-set fetch, within the window.
+      const fetchesBefore = relay.fetches();
+      vi.setSystemTime(Date.now() + VERIFIED_TOKEN_MAX_AGE_MS - 60_000 - 1_000);
+      await expect(validator.authenticate(bearer(token))).resolves.toEqual(principal);
+      expect(relay.fetches()).toBe(fetchesBefore);
+
+      // Past the window it is verified again, and refused since its key is gone.
+      vi.setSystemTime(Date.now() + 2_000);
+      expect((await refusal(validator.authenticate(bearer(token)))).reason).toBe('ERR_JWKS_NO_MATCHING_KEY');
+    } finally {
+      await relay.close();
+      await replacement.close();
+    }
+  });
+
+  it('never accepts a token past its exp (and the clock tolerance) from the cache', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const validator = createJwtValidator(config);
+    const token = await issuer.mint({ oid: 'short-lived' }, { expiresInSeconds: 2 });
+    await expect(validator.authenticate(bearer(token))).resolves.toMatchObject({ userId: 'short-lived' });
+    vi.setSystemTime(Date.now() + (2 + CLOCK_TOLERANCE_SECONDS + 1) * 1000);
+    expect((await refusal(validator.authenticate(bearer(token)))).reason).toBe('ERR_JWT_EXPIRED');
+  });
+
+  it('does not take a tampered token for the verified one', async () => {
+    const validator = createJwtValidator(config);
+    const genuine = await issuer.mint({ oid: 'victim' });
+    await validator.authenticate(bearer(genuine));
+    const [header, payload, signature] = genuine.split('.') as [string, string, string];
+    const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload)));
+    const tampered = `${header}.${base64url.encode(JSON.stringify({ ...claims, oid: 'attacker' }))}.${signature}`;
+    expect((await refusal(validator.authenticate(bearer(tampered)))).reason).toBe(
+      'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+    );
+    await expect(validator.authenticate(bearer(genuine))).resolves.toMatchObject({ userId: 'victim' });
+  });
+
+  it('does not keep failures: a token refused once is checked again on its next attempt', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const relay = await startKeysRelay(issuer.jwksUri);
+    try {
+      const validator = createJwtValidator({ ...config, jwksUri: relay.uri }, { cooldownMs: 1_000 });
+      const notYetValid = await issuer.mint(
+        { oid: 'early' },
+        { notBefore: Math.floor(Date.now() / 1000) + CLOCK_TOLERANCE_SECONDS + 30 },
+      );
+      expect((await refusal(validator.authenticate(bearer(notYetValid)))).reason).toBe(
+        'ERR_JWT_CLAIM_VALIDATION_FAILED',
+      );
+      vi.setSystemTime(Date.now() + 31_000);
+      await expect(validator.authenticate(bearer(notYetValid))).resolves.toMatchObject({ userId: 'early' });
+
+      relay.setDown(true);
+      const unreachable = createJwtValidator({ ...config, jwksUri: relay.uri }, { cooldownMs: 1_000 });
+      const token = await issuer.mint({ oid: 'later' });
+      expect(await failureOf(unreachable.authenticate(bearer(token)))).toBeInstanceOf(KeysUnavailableError);
+      relay.setDown(false);
+      vi.setSystemTime(Date.now() + 2_000);
+      await expect(unreachable.authenticate(bearer(token))).resolves.toMatchObject({ userId: 'later' });
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('hands each request its own copy of the principal', async () => {
+    const validator = createJwtValidator(config);
+    const token = await issuer.mint({ oid: 'copied', roles: ['reader'] });
+    const first = await validator.authenticate(bearer(token));
+    first.roles.push('admin');
+    await expect(validator.authenticate(bearer(token))).resolves.toMatchObject({ roles: ['reader'] });
   });
 });
