@@ -19,37 +19,45 @@ export interface ProvisioningDependencies {
 }
 
 /**
- * A token for the user's one durable ACS identity. Known user: one ACS call (issue); if ACS says the identity is
- * gone, the mapping is dropped and the user is served as a new one. New user: one ACS call
+ * A token for the user's one durable ACS identity. Known user: one ACS call (issue). New user: one ACS call
  * (create with token), then the mapping is stored unless a concurrent request stored one first, in which case the
  * identity just created is deleted and the winner's identity gets the token. Nothing created here outlives a
  * failure: if the mapping cannot be stored, the new identity is deleted before the error propagates.
+ *
+ * A mapping may name an identity ACS no longer knows: a delete ran on another instance (this instance's cached
+ * mapping is stale) or stopped half way. Then the dangling mapping is dropped, only if it still names that identity
+ * (which also clears this instance's cache), and the store is read again: it holds the identity a concurrent request
+ * made since, or nothing, and the user is served as a new one.
  */
 export async function issueTokenForUser(
   { store, acs, log }: ProvisioningDependencies,
   user: UserKey,
   order: TokenOrder,
 ): Promise<TokenGrant> {
-  const existing = await store.get(user);
+  let existing = await store.get(user);
   if (existing) {
     try {
-      const issued = await acs.issueToken(existing.communicationUserId, order.scopes, order.expiresInMinutes);
-      return { communicationUserId: existing.communicationUserId, ...issued };
+      return await issueFor(acs, existing.communicationUserId, order);
     } catch (error) {
-      // ACS no longer knows the identity: a delete is under way (here or on another instance) or stopped half way.
-      // Drop the dangling mapping (only if it still names that identity) and serve the user a new identity, as
-      // its next request would get.
       if (!isIdentityGone(error)) throw error;
       await store.delete(user, existing.communicationUserId);
+      existing = await store.get(user);
+      if (existing) return issueFor(acs, existing.communicationUserId, order);
     }
   }
 
   const created = await acs.createIdentityWithToken(order.scopes, order.expiresInMinutes);
   const winner = await storeOrDiscard({ store, acs, log }, user, created);
-  if (winner === created.communicationUserId) return created;
+  return winner === created.communicationUserId ? created : issueFor(acs, winner, order);
+}
 
-  const issued = await acs.issueToken(winner, order.scopes, order.expiresInMinutes);
-  return { communicationUserId: winner, ...issued };
+async function issueFor(
+  acs: AcsSession,
+  communicationUserId: string,
+  order: TokenOrder,
+): Promise<TokenGrant> {
+  const issued = await acs.issueToken(communicationUserId, order.scopes, order.expiresInMinutes);
+  return { communicationUserId, ...issued };
 }
 
 /** Stores the mapping to `created`, and returns the identity the user owns afterwards. */

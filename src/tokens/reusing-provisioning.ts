@@ -1,6 +1,4 @@
-import { CachedIdentityStore } from '../identities/cached-identity-store.js';
 import type { UserKey } from '../identities/identity-store.js';
-import { isIdentityGone } from '../identities/lifecycle.js';
 import {
   issueTokenForUser,
   type ProvisioningDependencies,
@@ -18,26 +16,9 @@ export interface ReusingDependencies extends ProvisioningDependencies {
  * A token for the user's one ACS identity, as issueTokenForUser gives it, except that a token this instance issued
  * earlier for the same order is handed back when it is still worth reusing (no ACS call at all). The mapping read
  * here is the one issueTokenForUser reads next, so with the mapping cache on a miss costs no extra storage read.
- *
- * A cached mapping may name an identity another instance has deleted since (within IDENTITY_CACHE_TTL_SECONDS):
- * when ACS answers that the identity is gone, the mapping is read from the store again and the request retried
- * once, so the user gets a token of its new identity instead of an error.
+ * A cached mapping naming an identity deleted elsewhere is healed by issueTokenForUser itself.
  */
 export async function issueTokenReusing(
-  dependencies: ReusingDependencies,
-  user: UserKey,
-  order: TokenOrder,
-): Promise<TokenGrant> {
-  try {
-    return await issueOnce(dependencies, user, order);
-  } catch (error) {
-    if (!(isIdentityGone(error) && dependencies.store instanceof CachedIdentityStore)) throw error;
-    dependencies.store.invalidate(user);
-    return issueOnce(dependencies, user, order);
-  }
-}
-
-async function issueOnce(
   { tokenReuse, ...dependencies }: ReusingDependencies,
   user: UserKey,
   order: TokenOrder,
