@@ -83,6 +83,19 @@ function recordAnswer(burst: Burst, user: string, response: RawResponse) {
   burst.answered.set(userId, seen);
 }
 
+/** One token request per user, one after another: each must succeed, and the identity it names is recorded. */
+async function serveEachUser(service: SecureService, burst: Burst): Promise<void> {
+  for (const user of burst.users) {
+    const response = await service.send({
+      method: 'POST',
+      path: '/api/token',
+      headers: authorization(burst.tokens.get(user)!),
+    });
+    expect(response.status).toBe(200);
+    recordAnswer(burst, user, response);
+  }
+}
+
 /** Compares emulator, store and answers; records duplicates and orphans in the ledger; returns the report. */
 async function checkConsistency(service: SecureService, burst: Burst) {
   const report = compareViews(await service.emulatorIdentities(), await service.mappings(), burst.answered);
@@ -165,15 +178,7 @@ describe(`concurrency without loss over Azurite (${sizes.requests} parallel requ
 
       // Once ACS recovers, every user (served before or not) gets its one identity.
       service.emulator.setFaults({ failRate: 0 });
-      for (const user of burst.users) {
-        const response = await service.send({
-          method: 'POST',
-          path: '/api/token',
-          headers: authorization(burst.tokens.get(user)!),
-        });
-        expect(response.status).toBe(200);
-        recordAnswer(burst, user, response);
-      }
+      await serveEachUser(service, burst);
       expect(await checkConsistency(service, burst)).toEqual({ duplicates: [], orphans: [], lost: [] });
       expect((await service.emulatorIdentities()).length).toBe(burst.users.length);
     },
@@ -207,15 +212,7 @@ describe(`concurrency without loss over Azurite (${sizes.requests} parallel requ
     expect(await checkConsistency(service, burst)).toEqual({ duplicates: [], orphans: [], lost: [] });
 
     service.emulator.setFaults({ latencyMs: 0 });
-    for (const user of burst.users) {
-      const response = await service.send({
-        method: 'POST',
-        path: '/api/token',
-        headers: authorization(burst.tokens.get(user)!),
-      });
-      expect(response.status).toBe(200);
-      recordAnswer(burst, user, response);
-    }
+    await serveEachUser(service, burst);
     expect(await checkConsistency(service, burst)).toEqual({ duplicates: [], orphans: [], lost: [] });
     expect((await service.emulatorIdentities()).length).toBe(burst.users.length);
   });
@@ -223,14 +220,7 @@ describe(`concurrency without loss over Azurite (${sizes.requests} parallel requ
   it('with revokes and deletes racing token requests: every answer well-formed, no orphan and no dangling mapping', async () => {
     const service = await tableService();
     const burst = await prepareUsers(service, Math.max(4, sizes.users / 2), 'lifecycle');
-    for (const user of burst.users) {
-      const response = await service.send({
-        method: 'POST',
-        path: '/api/token',
-        headers: authorization(burst.tokens.get(user)!),
-      });
-      expect(response.status).toBe(200);
-    }
+    await serveEachUser(service, burst);
     const sent = burst.users.flatMap((user) => {
       const headers = authorization(burst.tokens.get(user)!);
       return [
