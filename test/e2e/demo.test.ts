@@ -147,8 +147,8 @@ describe.skipIf(skipReason !== undefined)(
       expect(service.logs.some((record) => record.line.includes('"method":"OPTIONS"'))).toBe(true);
     });
 
-    it('Refresh gets a new active token for the same identity', async () => {
-      const identity = await text('identity');
+    /** Refresh gets a new token (issued in a later second, so not byte-identical), active, of the same identity. */
+    async function expectRefreshKeeps(identity: string) {
       await nextSecond();
       await act(page, 'refresh');
       await expectNoProblem();
@@ -156,6 +156,11 @@ describe.skipIf(skipReason !== undefined)(
       expect(await text('identity')).toBe(identity);
       const token = await newTokenShown();
       expect(await service.introspect(token)).toMatchObject({ active: true, communicationUserId: identity });
+    }
+
+    it('Refresh gets a new active token for the same identity', async () => {
+      const identity = await text('identity');
+      await expectRefreshKeeps(identity);
     });
 
     it('Revoke stops every token issued so far, and Refresh then gets an active one', async () => {
@@ -165,13 +170,7 @@ describe.skipIf(skipReason !== undefined)(
       expect(await state()).toBe('revoked');
       for (const token of tokens) expect((await service.introspect(token)).active).toBe(false);
 
-      await nextSecond();
-      await act(page, 'refresh');
-      await expectNoProblem();
-      expect(await state()).toBe('active');
-      expect(await text('identity')).toBe(identity);
-      const token = await newTokenShown();
-      expect(await service.introspect(token)).toMatchObject({ active: true, communicationUserId: identity });
+      await expectRefreshKeeps(identity);
     });
 
     it('Delete erases the ACS identity, and the next token belongs to a new one', async () => {
