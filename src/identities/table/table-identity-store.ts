@@ -1,5 +1,6 @@
 import { RestError, TableClient, type TableServiceClientOptions } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
+import { isLoopbackUrl } from '../../http/loopback.js';
 import {
   type IdentityMapping,
   IdentityNotFoundError,
@@ -211,14 +212,10 @@ function clientOptions(endpoint: string): TableServiceClientOptions {
     throw new Error('The identity store endpoint is not a valid URL');
   }
   if (url.protocol === 'https:') return { retryOptions: RETRY_OPTIONS };
-  if (url.protocol === 'http:' && isLoopback(url.hostname)) {
+  if (url.protocol === 'http:' && isLoopbackUrl(url)) {
     return { retryOptions: RETRY_OPTIONS, allowInsecureConnection: true };
   }
   throw new Error('The identity store endpoint must use https (plain http is allowed for loopback only)');
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
 function hasStatus(error: unknown, status: number): boolean {
