@@ -1,5 +1,5 @@
-import { DefaultAzureCredential } from '@azure/identity';
 import type { Settings } from '../settings.js';
+import { tableClientFor } from '../storage/table-client.js';
 import {
   type IdentityMapping,
   type IdentityStore,
@@ -60,16 +60,5 @@ class TableReadyGate implements IdentityStore {
 /** The identity store IDENTITY_STORE selects. */
 export function createIdentityStore(store: Settings['store']): IdentityStore {
   if (store.kind === 'memory') return new MemoryIdentityStore();
-  const { connection, tableName } = store;
-  const table =
-    connection.kind === 'connectionString'
-      ? TableIdentityStore.fromConnectionString(connection.connectionString, tableName)
-      : TableIdentityStore.fromEndpoint(
-          connection.endpoint,
-          new DefaultAzureCredential(
-            connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
-          ),
-          tableName,
-        );
-  return new TableReadyGate(table);
+  return new TableReadyGate(new TableIdentityStore(tableClientFor(store.connection, store.tableName), {}));
 }

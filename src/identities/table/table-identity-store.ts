@@ -1,6 +1,12 @@
-import { RestError, TableClient, type TableServiceClientOptions } from '@azure/data-tables';
+import type { TableClient } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
-import { isLoopbackUrl } from '../../http/loopback.js';
+import {
+  asUnavailable,
+  errorCode,
+  hasStatus,
+  tableClientFromConnectionString,
+  tableClientFromEndpoint,
+} from '../../storage/table-client.js';
 import {
   type IdentityMapping,
   IdentityNotFoundError,
@@ -20,18 +26,10 @@ export interface TableIdentityStoreOptions {
 const DEFAULT_OPERATION_TIMEOUT_MS = 5_000;
 
 /**
- * Few, quick retries: a request waiting on the store holds a user's token request, so an unreachable store must
- * fail within the operation budget (and the caller answers 503) instead of backing off for a minute.
- */
-const RETRY_OPTIONS = { maxRetries: 2, retryDelayInMs: 200, maxRetryDelayInMs: 1_000 };
-
-/**
  * Optimistic-concurrency rounds before giving up on a mapping that keeps changing under us. Every lost round means
  * another writer finished, so this also bounds how many writers may race on one user.
  */
 const MAX_CONFLICT_ROUNDS = 25;
-
-const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
 
 /**
  * Mappings in Azure Table Storage, shared by every instance: partition = the escaped issuer, row = the escaped user
@@ -42,7 +40,7 @@ export class TableIdentityStore implements IdentityStore {
   readonly #client: TableClient;
   readonly #operationTimeoutMs: number;
 
-  private constructor(client: TableClient, options: TableIdentityStoreOptions) {
+  constructor(client: TableClient, options: TableIdentityStoreOptions = {}) {
     this.#client = client;
     this.#operationTimeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
   }
@@ -53,16 +51,7 @@ export class TableIdentityStore implements IdentityStore {
     tableName: string,
     options: TableIdentityStoreOptions = {},
   ): TableIdentityStore {
-    assertTableName(tableName);
-    let tableUrl: string;
-    try {
-      tableUrl = TableClient.fromConnectionString(connectionString, tableName).url;
-    } catch {
-      // The parser's own error may quote the connection string; this one never does.
-      throw new Error('The identity store connection string is not a valid storage connection string');
-    }
-    const client = TableClient.fromConnectionString(connectionString, tableName, clientOptions(tableUrl));
-    return new TableIdentityStore(client, options);
+    return new TableIdentityStore(tableClientFromConnectionString(connectionString, tableName), options);
   }
 
   /** A table service endpoint (e.g. `https://account.table.core.windows.net`) with an Entra ID credential. */
@@ -72,9 +61,7 @@ export class TableIdentityStore implements IdentityStore {
     tableName: string,
     options: TableIdentityStoreOptions = {},
   ): TableIdentityStore {
-    assertTableName(tableName);
-    const client = new TableClient(endpoint, tableName, credential, clientOptions(endpoint));
-    return new TableIdentityStore(client, options);
+    return new TableIdentityStore(tableClientFromEndpoint(endpoint, credential, tableName), options);
   }
 
   /** Creates the table when it does not exist yet; idempotent. */
@@ -195,63 +182,4 @@ export class TableIdentityStore implements IdentityStore {
 
 function toEntity(mapping: IdentityMapping) {
   return { partitionKey: toTableKey(mapping.issuer), rowKey: toTableKey(mapping.userId), ...mapping };
-}
-
-function assertTableName(tableName: string): void {
-  if (!TABLE_NAME.test(tableName)) {
-    throw new Error('The identity table name must be 3-63 letters or digits, starting with a letter');
-  }
-}
-
-/** Plain HTTP only to this machine (Azurite); anything else must be HTTPS. */
-function clientOptions(endpoint: string): TableServiceClientOptions {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new Error('The identity store endpoint is not a valid URL');
-  }
-  if (url.protocol === 'https:') return { retryOptions: RETRY_OPTIONS };
-  if (url.protocol === 'http:' && isLoopbackUrl(url)) {
-    return { retryOptions: RETRY_OPTIONS, allowInsecureConnection: true };
-  }
-  throw new Error('The identity store endpoint must use https (plain http is allowed for loopback only)');
-}
-
-function hasStatus(error: unknown, status: number): boolean {
-  return error instanceof RestError && error.statusCode === status;
-}
-
-function errorCode(error: unknown): string | undefined {
-  if (!(error instanceof RestError)) return undefined;
-  return error.response?.headers.get('x-ms-error-code') ?? error.code;
-}
-
-const UNAVAILABLE_STATUSES = new Set([401, 403, 404, 408, 429]);
-const CREDENTIAL_ERRORS = new Set([
-  'CredentialUnavailableError',
-  'AuthenticationError',
-  'AggregateAuthenticationError',
-]);
-
-/** The store-unavailable error for a failure of the storage service or the way to it; undefined for anything else. */
-function asUnavailable(error: unknown): IdentityStoreUnavailableError | undefined {
-  if (error instanceof IdentityStoreUnavailableError) return error;
-  if (!(error instanceof Error)) return undefined;
-  if (error.name === 'AbortError' || error.name === 'TimeoutError') {
-    return new IdentityStoreUnavailableError('The identity store did not answer in time', { cause: error });
-  }
-  if (CREDENTIAL_ERRORS.has(error.name)) {
-    return new IdentityStoreUnavailableError('No credential for the identity store', { cause: error });
-  }
-  if (!(error instanceof RestError)) return undefined;
-  if (error.statusCode === undefined) {
-    return new IdentityStoreUnavailableError('The identity store is unreachable', { cause: error });
-  }
-  if (error.statusCode >= 500 || UNAVAILABLE_STATUSES.has(error.statusCode)) {
-    return new IdentityStoreUnavailableError(`The identity store answered HTTP ${error.statusCode}`, {
-      cause: error,
-    });
-  }
-  return undefined;
 }
