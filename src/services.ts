@@ -5,26 +5,22 @@ import type { CallerValidator } from './caller/principal.js';
 import { createCorsPolicy, preflightMethods } from './http/cors.js';
 import type { RequestPolicy } from './http/pipeline.js';
 import { createRateLimitPolicy } from './http/rate-limit.js';
-import { cacheIdentityMappings } from './identities/cached-identity-store.js';
 import { createIdentityStore } from './identities/create-store.js';
-import type { IdentityStore, UserKey } from './identities/identity-store.js';
+import type { IdentityStore } from './identities/identity-store.js';
 import { consoleLogger, type Logger } from './log.js';
 import { routes } from './routes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
-import { TokenReuseCache } from './tokens/token-reuse.js';
+import { InstanceTokenReuse, type TokenReuse } from './tokens/token-reuse.js';
 
 /** Everything a handler needs, built once per process (or once per local host) from the settings. */
 export interface Services {
   readonly settings: Settings;
   readonly acs: AcsGateway;
   readonly caller: CallerValidator;
+  /** Every user's record; read once per request, never cached, so every instance sees every change at once. */
   readonly store: IdentityStore;
-  /** The store as the token path reads it: mappings cached for IDENTITY_CACHE_TTL_SECONDS (the store when 0). */
-  readonly cachedStore: IdentityStore;
   /** Tokens issued earlier, handed back to a user asking again (TOKEN_REUSE); undefined when off. */
-  readonly tokenReuse: TokenReuseCache | undefined;
-  /** Drops what this instance keeps about a user (mapping, reusable tokens); revoke and delete call it. */
-  forgetUser(user: UserKey): void;
+  readonly reuse: TokenReuse | undefined;
   readonly log: Logger;
   /** Steps every request passes through around authentication (CORS, rate limits). */
   readonly policies: readonly RequestPolicy[];
@@ -58,20 +54,13 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
     });
   }
   const { reuse } = settings.tokens;
-  const tokenReuse = reuse.enabled ? new TokenReuseCache({ maxEntries: reuse.maxEntries }) : undefined;
   const store = createIdentityStore(settings.store);
-  const mappingCache = cacheIdentityMappings(store, settings.identityCache);
   return {
     settings,
     acs: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
     caller: createCallerValidator(settings.auth, options.jwt),
     store,
-    cachedStore: mappingCache ?? store,
-    tokenReuse,
-    forgetUser(user) {
-      mappingCache?.invalidate(user);
-      tokenReuse?.forget(user);
-    },
+    reuse: reuse.enabled ? new InstanceTokenReuse({ maxEntries: reuse.maxEntries }) : undefined,
     log,
     // CORS first: a preflight is answered before the rate limit or authentication see it.
     policies: [

@@ -124,8 +124,6 @@ export const settingsSchema = z.object({
   TOKEN_SCOPES_BY_ROLE: scopesByRoleSchema.optional(),
   TOKEN_REUSE: booleanText.default(true),
   TOKEN_REUSE_MAX_ENTRIES: integerText(1, 1_000_000).default(10_000),
-  IDENTITY_CACHE_TTL_SECONDS: integerText(0, 3600).default(60),
-  IDENTITY_CACHE_MAX_ENTRIES: integerText(1, 1_000_000).default(10_000),
   IDENTITY_STORE: z.enum(['table', 'memory']).optional(),
   IDENTITY_STORE_CONNECTION_STRING: storageConnectionString.optional(),
   AzureWebJobsStorage: storageConnectionString.optional(),
@@ -245,8 +243,6 @@ function toSettings(raw: RawSettings) {
       reuse: { enabled: raw.TOKEN_REUSE, maxEntries: raw.TOKEN_REUSE_MAX_ENTRIES },
     },
     store,
-    /** How long a mapping (with its revocation time) may be served from memory; 0 reads the store every time. */
-    identityCache: { ttlSeconds: raw.IDENTITY_CACHE_TTL_SECONDS, maxEntries: raw.IDENTITY_CACHE_MAX_ENTRIES },
     requestTimeoutMs: raw.REQUEST_TIMEOUT_MS,
     cors: { allowedOrigins: raw.CORS_ALLOWED_ORIGINS },
     rateLimit: { perMinute: raw.RATE_LIMIT_PER_MINUTE },

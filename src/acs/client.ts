@@ -77,6 +77,11 @@ export class AcsSession implements AcsUsage {
     private readonly cleanupTimeoutMs: number,
   ) {}
 
+  /** Milliseconds left of the request's budget. */
+  remainingMs(): number {
+    return this.deadline - Date.now();
+  }
+
   async createIdentityWithToken(
     scopes: readonly AcsScope[],
     expiresInMinutes: number,

@@ -2,16 +2,19 @@ import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import type { AuthenticatedScope } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
+import { hasIdentity } from '../identities/identity-store.js';
 import { durableUser } from './identity-actions.js';
 
 export const identityResponseSchema = z.object({ communicationUserId: z.string() });
 
 /** GET /api/identity: the caller's ACS identity, if it has one yet (its first token request creates it). */
 export async function getIdentity({ services, caller }: AuthenticatedScope): Promise<HttpResponseInit> {
-  const mapping = await services.store.get(durableUser(caller));
-  if (!mapping) {
+  const current = await services.store.read(durableUser(caller));
+  if (!hasIdentity(current?.record)) {
     throw new ProblemError('not-found', 'You have no ACS identity yet; POST /api/token creates it.');
   }
-  const body: z.input<typeof identityResponseSchema> = { communicationUserId: mapping.communicationUserId };
+  const body: z.input<typeof identityResponseSchema> = {
+    communicationUserId: current.record.communicationUserId,
+  };
   return { status: 200, jsonBody: body };
 }

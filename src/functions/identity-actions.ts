@@ -20,12 +20,7 @@ export function durableUser(caller: Principal): UserKey {
 }
 
 function dependencies({ services, acs }: AuthenticatedScope): LifecycleDependencies {
-  return {
-    store: services.store,
-    acs,
-    // This instance drops the user's cached mapping and kept tokens at once; others within IDENTITY_CACHE_TTL_SECONDS.
-    forgetUser: (user) => services.forgetUser(user),
-  };
+  return { store: services.store, acs };
 }
 
 /** Revokes `subject`'s tokens for the caller (the subject itself, or an admin), audited. */

@@ -4,9 +4,9 @@ import { type AcsScope, acsScopeSchema } from '../acs/scopes.js';
 import { parseWith, readJsonBody } from '../http/body.js';
 import type { AuthenticatedScope } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
-import { issueTokenForAnonymous, type TokenOrder } from '../identities/provisioning.js';
-import { issueTokenReusing } from '../tokens/reusing-provisioning.js';
+import { issueTokenForAnonymous, issueTokenForUser } from '../identities/provisioning.js';
 import { decideScopes } from '../tokens/scope-policy.js';
+import type { TokenOrder } from '../tokens/tokens.js';
 
 const EXPIRY_RULE = 'must be an integer from 60 to 1440';
 const SCOPE_RULE = `must be one of: ${acsScopeSchema.options.join(', ')}`;
@@ -89,8 +89,8 @@ export async function issueToken({
 
   const grant = caller.anonymous
     ? await issueTokenForAnonymous(acs, order)
-    : await issueTokenReusing(
-        { store: services.cachedStore, acs, log: services.log, tokenReuse: services.tokenReuse },
+    : await issueTokenForUser(
+        { store: services.store, acs, log: services.log, reuse: services.reuse },
         caller,
         order,
       );

@@ -1,7 +1,7 @@
 import type { Settings } from '../settings.js';
 import { tableClientFor } from '../storage/table-client.js';
 import {
-  type IdentityMapping,
+  type IdentityRecord,
   type IdentityStore,
   IdentityStoreUnavailableError,
   type UserKey,
@@ -31,20 +31,20 @@ class TableReadyGate implements IdentityStore {
     }
   }
 
-  get(user: UserKey) {
-    return this.use(() => this.table.get(user));
+  read(user: UserKey) {
+    return this.use(() => this.table.read(user));
   }
 
-  createIfAbsent(mapping: IdentityMapping) {
-    return this.use(() => this.table.createIfAbsent(mapping));
+  insert(record: IdentityRecord) {
+    return this.use(() => this.table.insert(record));
   }
 
-  markRevoked(user: UserKey, at: Date) {
-    return this.use(() => this.table.markRevoked(user, at));
+  replace(record: IdentityRecord, version: string) {
+    return this.use(() => this.table.replace(record, version));
   }
 
-  delete(user: UserKey, communicationUserId: string) {
-    return this.use(() => this.table.delete(user, communicationUserId));
+  remove(user: UserKey, version: string) {
+    return this.use(() => this.table.remove(user, version));
   }
 
   async *list() {

@@ -7,47 +7,57 @@ export const userKeySchema = z.object({
 });
 export type UserKey = z.infer<typeof userKeySchema>;
 
-/** The durable link between one application user and the one ACS identity it owns. */
-export const identityMappingSchema = userKeySchema.extend({
-  communicationUserId: z.string().min(1),
-  createdAt: z.iso.datetime(),
-  /** Tokens issued before this instant are revoked; lets other instances drop tokens they reuse. */
-  revokedAt: z.iso.datetime().optional(),
-});
-export type IdentityMapping = z.infer<typeof identityMappingSchema>;
-
 /**
- * The identity store port. Adapters: `memory/` (one process) and `table/` (Azure Table Storage, shared by every
- * instance). Every method is safe to call concurrently from many instances.
+ * Everything the deployment knows about one user, in one row that every instance reads and writes conditionally.
+ * A row without `communicationUserId` is a claim: one request, somewhere, is creating the user's ACS identity, and
+ * everyone else waits for it instead of creating another (src/identities/provisioning.ts).
  */
-export interface IdentityStore {
-  /** The user's mapping, or undefined when the user has none. */
-  get(user: UserKey): Promise<IdentityMapping | undefined>;
-  /**
-   * Stores `mapping` unless the user already has one. Returns the mapping stored afterwards: `created` is false
-   * when another writer got there first, and `mapping` is then the winner's. Idempotent: when the stored mapping
-   * already points at the same `communicationUserId`, `created` is true, so a write retried after a lost answer is
-   * not mistaken for a lost race (whose loser deletes the ACS identity it created).
-   */
-  createIfAbsent(mapping: IdentityMapping): Promise<{ mapping: IdentityMapping; created: boolean }>;
-  /**
-   * Records that every token issued to the user before `at` is revoked; an earlier `at` than the one stored leaves
-   * the later one in place. Throws IdentityNotFoundError if the user has no mapping.
-   */
-  markRevoked(user: UserKey, at: Date): Promise<IdentityMapping>;
-  /**
-   * Removes the user's mapping if it still points at `communicationUserId` (so a stale delete cannot remove a newer
-   * mapping). Harmless when there is none. Returns whether a mapping was removed.
-   */
-  delete(user: UserKey, communicationUserId: string): Promise<boolean>;
-  /** Every mapping; for consistency checks and operators, not for the request path. */
-  list(): AsyncIterable<IdentityMapping>;
-  /** Resolves when the backing store answers; used by the health endpoint. */
-  ping(): Promise<void>;
+export const identityRecordSchema = userKeySchema.extend({
+  createdAt: z.iso.datetime(),
+  /** The user's one ACS identity; absent while a claim is pending. */
+  communicationUserId: z.string().min(1).optional(),
+  /** Tokens issued before this instant are revoked: no instance may hand them back. */
+  revokedAt: z.iso.datetime().optional(),
+  /** The pending claim's id: the request creating the identity, so only it may complete or renew the claim. */
+  claimId: z.string().min(1).optional(),
+  /** Until when the claim holder promises to finish or renew; after it (plus clock skew) others may take over. */
+  claimExpiresAt: z.iso.datetime().optional(),
+  /** Reusable tokens, sealed (src/tokens/shared-token-reuse.ts); opaque to the store. */
+  reusableTokens: z.string().min(1).optional(),
+});
+export type IdentityRecord = z.infer<typeof identityRecordSchema>;
+
+/** A record that names the user's ACS identity: what callers of the store mostly deal with. */
+export type IdentityMapping = IdentityRecord & { communicationUserId: string };
+
+export function hasIdentity(record: IdentityRecord | undefined): record is IdentityMapping {
+  return record?.communicationUserId !== undefined;
 }
 
-export class IdentityNotFoundError extends Error {
-  override readonly name = 'IdentityNotFoundError';
+/** A record as read or written, with the version a conditional write must name (an ETag for Table Storage). */
+export interface Versioned {
+  readonly record: IdentityRecord;
+  readonly version: string;
+}
+
+/**
+ * The identity store port: one record per user, with optimistic concurrency. Adapters: `memory/` (one process) and
+ * `table/` (Azure Table Storage, shared by every instance). Every write is conditional, so the logic built on it
+ * (provisioning, revocation, erasure) holds across any number of instances; the adapters hold no logic of their own.
+ */
+export interface IdentityStore {
+  /** The user's record and its version, or undefined when the user has none. */
+  read(user: UserKey): Promise<Versioned | undefined>;
+  /** Writes `record` if the user has none yet; undefined when one exists (someone else wrote first). */
+  insert(record: IdentityRecord): Promise<Versioned | undefined>;
+  /** Replaces the user's record if it is still at `version`; undefined when it changed or is gone. */
+  replace(record: IdentityRecord, version: string): Promise<Versioned | undefined>;
+  /** Removes the user's record if it is still at `version`; false when it changed or is gone. */
+  remove(user: UserKey, version: string): Promise<boolean>;
+  /** Every record; for consistency checks and operators, not for the request path. */
+  list(): AsyncIterable<IdentityRecord>;
+  /** Resolves when the backing store answers; used by the health endpoint. */
+  ping(): Promise<void>;
 }
 
 /** The backing store could not be reached or failed; the request should end in 503, not 500. */
@@ -55,7 +65,7 @@ export class IdentityStoreUnavailableError extends Error {
   override readonly name = 'IdentityStoreUnavailableError';
 }
 
-/** The `revokedAt` to store when revoking at `at`: revocation only ever moves forward in time. */
-export function laterRevocation(stored: string | undefined, at: Date): string {
-  return stored !== undefined && Date.parse(stored) > at.getTime() ? stored : at.toISOString();
+/** JSON of the pair keeps every (issuer, userId) distinct, whatever characters they hold. */
+export function userKeyOf(user: UserKey): string {
+  return JSON.stringify([user.issuer, user.userId]);
 }

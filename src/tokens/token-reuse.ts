@@ -1,7 +1,14 @@
+import { z } from 'zod';
 import type { AcsScope } from '../acs/scopes.js';
 import { LruMap } from '../cache/lru-map.js';
-import type { IdentityMapping, UserKey } from '../identities/identity-store.js';
-import type { TokenGrant, TokenOrder } from '../identities/provisioning.js';
+import {
+  type IdentityRecord,
+  type IdentityStore,
+  type UserKey,
+  userKeyOf,
+  type Versioned,
+} from '../identities/identity-store.js';
+import { CLOCK_SKEW_MS, type TokenGrant, type TokenOrder } from './tokens.js';
 
 /**
  * AzureCommunicationTokenCredential treats a token within 10 minutes of expiry as expiring and refreshes it; a
@@ -10,59 +17,66 @@ import type { TokenGrant, TokenOrder } from '../identities/provisioning.js';
 export const MIN_REMAINING_MS = 10 * 60_000;
 
 /**
- * Instances' clocks may disagree by this much: a token counts as issued after a revocation only when it was
- * asked for at least this long after the revocation time another instance recorded.
+ * Tokens issued earlier, handed back to a user who asks again for the same order instead of costing an ACS call.
+ * A token is handed back only while it is worth reusing, only for the identity the user's current record names, and
+ * never when it was asked for before the record's revocation time. Both adapters judge against the record the
+ * request has just read, so a revocation or erasure recorded by any instance takes effect on the next request.
  */
-export const REVOCATION_CLOCK_SKEW_MS = 5_000;
-
-export interface TokenReuseOptions {
-  maxEntries: number;
-  /** Milliseconds since the epoch; injectable for tests. */
-  clock?: () => number;
-}
-
-interface ReusableEntry {
-  user: string;
-  grant: TokenGrant;
-  /** When the token was asked for: no later than ACS issued it, so revocation checks err on the safe side. */
-  requestedAt: number;
+export interface TokenReuse {
+  /** A token issued earlier to `user` for `order` that may be handed back, judged against its current record. */
+  find(user: UserKey, order: TokenOrder, current: Versioned): Promise<TokenGrant | undefined>;
+  /** Keeps a token just issued (asked for at `requestedAt`) under the record `current` it was issued for. */
+  remember(
+    user: UserKey,
+    order: TokenOrder,
+    grant: TokenGrant,
+    requestedAt: number,
+    current: Versioned,
+  ): Promise<void>;
 }
 
 /** Whether a token is still worth handing back at `now`: half its lifetime or more left, and over 10 minutes. */
-export function isWorthReusing(grant: TokenGrant, requestedAt: number, now: number): boolean {
-  const expiresAt = grant.expiresOn.getTime();
+export function isWorthReusing(expiresAt: number, requestedAt: number, now: number): boolean {
   const remaining = expiresAt - now;
   const lifetime = expiresAt - requestedAt;
   return remaining > MIN_REMAINING_MS && remaining * 2 >= lifetime;
 }
 
-/** Whether a token asked for at `requestedAt` may have been revoked by the mapping's recorded revocation. */
+/** Whether a token asked for at `requestedAt` may have been revoked by the record's revocation time. */
 export function mayBeRevoked(requestedAt: number, revokedAt: string | undefined): boolean {
-  return revokedAt !== undefined && requestedAt <= Date.parse(revokedAt) + REVOCATION_CLOCK_SKEW_MS;
+  return revokedAt !== undefined && requestedAt <= Date.parse(revokedAt) + CLOCK_SKEW_MS;
 }
 
-const userKeyOf = (user: UserKey) => JSON.stringify([user.issuer, user.userId]);
-
 /** Scopes are a set: `voip,chat` asks for the same token as `chat,voip`. */
-const orderKeyOf = (user: UserKey, order: TokenOrder) =>
-  JSON.stringify([
-    user.issuer,
-    user.userId,
-    [...new Set<AcsScope>(order.scopes)].sort(),
-    order.expiresInMinutes,
-  ]);
+const orderKeyOf = (order: TokenOrder) =>
+  JSON.stringify([[...new Set<AcsScope>(order.scopes)].sort(), order.expiresInMinutes]);
+
+function usable(
+  entry: { communicationUserId: string; expiresAt: number; requestedAt: number },
+  record: IdentityRecord,
+  now: number,
+): boolean {
+  return (
+    entry.communicationUserId === record.communicationUserId &&
+    !mayBeRevoked(entry.requestedAt, record.revokedAt) &&
+    isWorthReusing(entry.expiresAt, entry.requestedAt, now)
+  );
+}
+
+interface InstanceEntry {
+  grant: TokenGrant;
+  requestedAt: number;
+}
 
 /**
- * The tokens this instance issued, per user and order (scopes, expiry), so a user who asks again gets the same
- * token instead of costing an ACS call. Bounded (LRU). A token is handed back only while it is worth reusing, only
- * for the identity the user's current mapping names, and never when it was issued before the mapping's recorded
- * revocation; revoke and delete on this instance drop a user's tokens at once (forget).
+ * Reuse within this instance's memory (bounded, LRU): what serves when no sealing key is available, so tokens may
+ * not be kept in the shared store. Another instance cannot see these tokens.
  */
-export class TokenReuseCache {
-  readonly #entries: LruMap<string, ReusableEntry>;
+export class InstanceTokenReuse implements TokenReuse {
+  readonly #entries: LruMap<string, InstanceEntry>;
   readonly #clock: () => number;
 
-  constructor(options: TokenReuseOptions) {
+  constructor(options: { maxEntries: number; clock?: () => number }) {
     this.#entries = new LruMap(options.maxEntries);
     this.#clock = options.clock ?? Date.now;
   }
@@ -71,37 +85,115 @@ export class TokenReuseCache {
     return this.#entries.size;
   }
 
-  /** The clock the cache judges tokens by, for callers to stamp `requestedAt`. */
-  now(): number {
-    return this.#clock();
-  }
-
-  /** A token issued earlier to `user` for the same order that may be handed back, judged against `mapping`. */
-  find(
-    user: UserKey,
-    order: TokenOrder,
-    mapping: Pick<IdentityMapping, 'communicationUserId' | 'revokedAt'>,
-  ): TokenGrant | undefined {
-    const key = orderKeyOf(user, order);
+  async find(user: UserKey, order: TokenOrder, { record }: Versioned): Promise<TokenGrant | undefined> {
+    const key = `${userKeyOf(user)}${orderKeyOf(order)}`;
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    const usable =
-      entry.grant.communicationUserId === mapping.communicationUserId &&
-      !mayBeRevoked(entry.requestedAt, mapping.revokedAt) &&
-      isWorthReusing(entry.grant, entry.requestedAt, this.#clock());
-    if (!usable) this.#entries.delete(key);
-    return usable ? { ...entry.grant } : undefined;
+    const { grant, requestedAt } = entry;
+    const keep = usable(
+      { communicationUserId: grant.communicationUserId, expiresAt: grant.expiresOn.getTime(), requestedAt },
+      record,
+      this.#clock(),
+    );
+    if (!keep) this.#entries.delete(key);
+    return keep ? { ...grant } : undefined;
   }
 
-  /** Keeps a token just issued to `user` (asked for at `requestedAt`) for later requests with the same order. */
-  remember(user: UserKey, order: TokenOrder, grant: TokenGrant, requestedAt: number): void {
-    if (!isWorthReusing(grant, requestedAt, this.#clock())) return;
-    this.#entries.set(orderKeyOf(user, order), { user: userKeyOf(user), grant: { ...grant }, requestedAt });
+  async remember(user: UserKey, order: TokenOrder, grant: TokenGrant, requestedAt: number): Promise<void> {
+    if (!isWorthReusing(grant.expiresOn.getTime(), requestedAt, this.#clock())) return;
+    this.#entries.set(`${userKeyOf(user)}${orderKeyOf(order)}`, { grant: { ...grant }, requestedAt });
+  }
+}
+
+/** Seals values bound to a context (src/tokens/sealing/): a sealed value opens only with the same binding. */
+export interface Sealer {
+  seal(plaintext: string, binding: string): Promise<string>;
+  /** Undefined when the value does not open: another binding, a key rotated away, or tampering. */
+  open(sealed: string, binding: string): Promise<string | undefined>;
+}
+
+const sharedEntriesSchema = z.array(
+  z.object({
+    order: z.string(),
+    token: z.string(),
+    expiresAt: z.number(),
+    requestedAt: z.number(),
+  }),
+);
+type SharedEntry = z.infer<typeof sharedEntriesSchema>[number];
+
+/** Orders one user asks for are few (a scope set and a lifetime); a row keeps the most recent ones. */
+const MAX_SHARED_ORDERS = 4;
+
+/**
+ * Reuse across the deployment: the tokens live in the user's record, sealed (authenticated encryption bound to the
+ * issuer, user and identity, so a sealed value copied to another row does not open), and any instance that reads
+ * the record can hand them back. Remembering is one conditional write per ACS issue, never per request; a write
+ * that loses a race is dropped (the next request issues again). Revocation and erasure rewrite the record, so a
+ * kept token goes with them.
+ */
+export class SharedTokenReuse implements TokenReuse {
+  readonly #clock: () => number;
+
+  constructor(
+    private readonly store: IdentityStore,
+    private readonly sealer: Sealer,
+    options: { clock?: () => number } = {},
+  ) {
+    this.#clock = options.clock ?? Date.now;
   }
 
-  /** Drops every token kept for `user` (after a revoke or delete). */
-  forget(user: UserKey): void {
-    const userKey = userKeyOf(user);
-    this.#entries.deleteWhere((_key, entry) => entry.user === userKey);
+  async find(user: UserKey, order: TokenOrder, { record }: Versioned): Promise<TokenGrant | undefined> {
+    const { communicationUserId } = record;
+    if (communicationUserId === undefined) return undefined;
+    const key = orderKeyOf(order);
+    const entry = (await this.#open(user, record)).find((candidate) => candidate.order === key);
+    if (!entry || !usable({ communicationUserId, ...entry }, record, this.#clock())) return undefined;
+    return { communicationUserId, token: entry.token, expiresOn: new Date(entry.expiresAt) };
   }
+
+  async remember(
+    user: UserKey,
+    order: TokenOrder,
+    grant: TokenGrant,
+    requestedAt: number,
+    { record, version }: Versioned,
+  ): Promise<void> {
+    const now = this.#clock();
+    const expiresAt = grant.expiresOn.getTime();
+    if (record.communicationUserId !== grant.communicationUserId) return;
+    if (!isWorthReusing(expiresAt, requestedAt, now)) return;
+    const key = orderKeyOf(order);
+    const kept = (await this.#open(user, record)).filter(
+      (entry) =>
+        entry.order !== key &&
+        usable({ communicationUserId: grant.communicationUserId, ...entry }, record, now),
+    );
+    const entries = [
+      ...kept.slice(-(MAX_SHARED_ORDERS - 1)),
+      { order: key, token: grant.token, expiresAt, requestedAt },
+    ];
+    try {
+      const reusableTokens = await this.sealer.seal(JSON.stringify(entries), bindingOf(record));
+      await this.store.replace({ ...record, reusableTokens }, version);
+    } catch {
+      // The token is issued and answered either way; only its reuse is lost.
+    }
+  }
+
+  async #open(user: UserKey, record: IdentityRecord): Promise<SharedEntry[]> {
+    if (record.reusableTokens === undefined || record.communicationUserId === undefined) return [];
+    const opened = await this.sealer.open(record.reusableTokens, bindingOf({ ...record, ...user }));
+    if (opened === undefined) return [];
+    try {
+      return sharedEntriesSchema.parse(JSON.parse(opened));
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** What a sealed value is bound to: the row it was written for, down to the identity. */
+function bindingOf(record: Pick<IdentityRecord, 'issuer' | 'userId' | 'communicationUserId'>): string {
+  return JSON.stringify([record.issuer, record.userId, record.communicationUserId]);
 }

@@ -282,7 +282,6 @@ describe.skipIf(skipReason !== undefined)(
           env: {
             CORS_ALLOWED_ORIGINS: reusingDemo.origins.join(','),
             TOKEN_REUSE: undefined,
-            IDENTITY_CACHE_TTL_SECONDS: undefined,
           },
         });
         serviceUrl = reusingService.url;

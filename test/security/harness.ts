@@ -37,7 +37,6 @@ export function securityEnv(
 ): Record<string, string | undefined> {
   return {
     TOKEN_REUSE: undefined,
-    IDENTITY_CACHE_TTL_SECONDS: undefined,
     AUTH_ADMIN_ROLE: ADMIN_ROLE,
     TEAMS_CLIENT_ID,
     RATE_LIMIT_PER_MINUTE: '100000',

@@ -35,7 +35,6 @@ describe('loadSettings', () => {
       defaultExpiresInMinutes: 60,
       reuse: { enabled: true, maxEntries: 10_000 },
     });
-    expect(settings.identityCache).toEqual({ ttlSeconds: 60, maxEntries: 10_000 });
     expect(settings.store).toEqual({ kind: 'memory' });
     expect(settings.acs).toEqual({ kind: 'connectionString', connectionString: ACS });
     expect(settings.requestTimeoutMs).toBe(10_000);

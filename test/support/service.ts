@@ -12,7 +12,7 @@ import { type EmulatorOptions, type RunningEmulator, startEmulator } from '../..
 import type { Stats } from '../../dev/emulator/state.js';
 import { type LocalHost, startLocalHost } from '../../dev/local-host.js';
 import type { JwtValidatorOptions } from '../../src/caller/jwt.js';
-import type { IdentityMapping } from '../../src/identities/identity-store.js';
+import { hasIdentity, type IdentityMapping } from '../../src/identities/identity-store.js';
 import type { LogLevel } from '../../src/log.js';
 import type { Services } from '../../src/services.js';
 
@@ -70,7 +70,7 @@ export interface RunningService {
   emulatorStats(): Promise<EmulatorStats>;
   emulatorIdentities(): Promise<string[]>;
   introspect(token: string): Promise<Introspection>;
-  /** Every mapping in the host's identity store. */
+  /** Every record in the host's identity store that names an identity (pending claims left out). */
   mappings(): Promise<IdentityMapping[]>;
   close(): Promise<void>;
 }
@@ -97,10 +97,9 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       COMMUNICATION_SERVICES_CONNECTION_STRING: emulator.connectionString,
       AUTH_ISSUER: issuer.issuer,
       AUTH_AUDIENCE: issuer.audience,
-      // Both are on in production. Tests count ACS calls and storage reads per request, so they start from the
-      // plain path; the reuse and mapping-cache tests (test/src/tokens) turn them on.
+      // On in production. Tests count ACS calls per request, so they start from the plain path; the reuse tests
+      // turn it on.
       TOKEN_REUSE: 'false',
-      IDENTITY_CACHE_TTL_SECONDS: '0',
       ...(tableName
         ? {
             IDENTITY_STORE: 'table',
@@ -169,7 +168,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
         ),
       async mappings() {
         const all: IdentityMapping[] = [];
-        for await (const mapping of services().store.list()) all.push(mapping);
+        for await (const record of services().store.list()) if (hasIdentity(record)) all.push(record);
         return all;
       },
       async close() {

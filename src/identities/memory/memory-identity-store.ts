@@ -1,61 +1,55 @@
 import {
-  type IdentityMapping,
-  IdentityNotFoundError,
+  type IdentityRecord,
   type IdentityStore,
-  identityMappingSchema,
-  laterRevocation,
+  identityRecordSchema,
   type UserKey,
+  userKeyOf,
+  type Versioned,
 } from '../identity-store.js';
 
 /**
- * Keeps mappings in this process only: for local runs and tests. Mappings are lost on restart and not shared
+ * Keeps records in this process only: for local runs and tests. Records are lost on restart and not shared
  * between instances, so a scaled-out deployment must use the table adapter.
  */
 export class MemoryIdentityStore implements IdentityStore {
-  readonly #mappings = new Map<string, IdentityMapping>();
+  readonly #rows = new Map<string, Versioned>();
+  #nextVersion = 1;
 
-  async get(user: UserKey): Promise<IdentityMapping | undefined> {
-    const mapping = this.#mappings.get(mapKey(user));
-    return mapping && { ...mapping };
+  async read(user: UserKey): Promise<Versioned | undefined> {
+    return this.#copy(this.#rows.get(userKeyOf(user)));
   }
 
-  async createIfAbsent(mapping: IdentityMapping): Promise<{ mapping: IdentityMapping; created: boolean }> {
-    const candidate = identityMappingSchema.parse(mapping);
-    const key = mapKey(candidate);
-    const stored = this.#mappings.get(key);
-    if (stored) {
-      return {
-        mapping: { ...stored },
-        created: stored.communicationUserId === candidate.communicationUserId,
-      };
-    }
-    this.#mappings.set(key, candidate);
-    return { mapping: { ...candidate }, created: true };
+  async insert(record: IdentityRecord): Promise<Versioned | undefined> {
+    const key = userKeyOf(record);
+    if (this.#rows.has(key)) return undefined;
+    return this.#write(key, record);
   }
 
-  async markRevoked(user: UserKey, at: Date): Promise<IdentityMapping> {
-    const key = mapKey(user);
-    const stored = this.#mappings.get(key);
-    if (!stored) throw new IdentityNotFoundError('The user has no identity mapping');
-    const updated = { ...stored, revokedAt: laterRevocation(stored.revokedAt, at) };
-    this.#mappings.set(key, updated);
-    return { ...updated };
+  async replace(record: IdentityRecord, version: string): Promise<Versioned | undefined> {
+    const key = userKeyOf(record);
+    if (this.#rows.get(key)?.version !== version) return undefined;
+    return this.#write(key, record);
   }
 
-  async delete(user: UserKey, communicationUserId: string): Promise<boolean> {
-    const key = mapKey(user);
-    if (this.#mappings.get(key)?.communicationUserId !== communicationUserId) return false;
-    return this.#mappings.delete(key);
+  async remove(user: UserKey, version: string): Promise<boolean> {
+    const key = userKeyOf(user);
+    if (this.#rows.get(key)?.version !== version) return false;
+    return this.#rows.delete(key);
   }
 
-  async *list(): AsyncIterable<IdentityMapping> {
-    for (const mapping of [...this.#mappings.values()]) yield { ...mapping };
+  async *list(): AsyncIterable<IdentityRecord> {
+    for (const { record } of [...this.#rows.values()]) yield { ...record };
   }
 
   async ping(): Promise<void> {}
-}
 
-/** JSON of the pair keeps every (issuer, userId) distinct, whatever characters they hold. */
-function mapKey(user: UserKey): string {
-  return JSON.stringify([user.issuer, user.userId]);
+  #write(key: string, record: IdentityRecord): Versioned | undefined {
+    const stored = { record: identityRecordSchema.parse(record), version: String(this.#nextVersion++) };
+    this.#rows.set(key, stored);
+    return this.#copy(stored);
+  }
+
+  #copy(stored: Versioned | undefined): Versioned | undefined {
+    return stored && { record: { ...stored.record }, version: stored.version };
+  }
 }

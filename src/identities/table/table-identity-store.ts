@@ -8,13 +8,11 @@ import {
   tableClientFromEndpoint,
 } from '../../storage/table-client.js';
 import {
-  type IdentityMapping,
-  IdentityNotFoundError,
+  type IdentityRecord,
   type IdentityStore,
-  IdentityStoreUnavailableError,
-  identityMappingSchema,
-  laterRevocation,
+  identityRecordSchema,
   type UserKey,
+  type Versioned,
 } from '../identity-store.js';
 import { toTableKey } from './table-keys.js';
 
@@ -26,15 +24,9 @@ export interface TableIdentityStoreOptions {
 const DEFAULT_OPERATION_TIMEOUT_MS = 5_000;
 
 /**
- * Optimistic-concurrency rounds before giving up on a mapping that keeps changing under us. Every lost round means
- * another writer finished, so this also bounds how many writers may race on one user.
- */
-const MAX_CONFLICT_ROUNDS = 25;
-
-/**
- * Mappings in Azure Table Storage, shared by every instance: partition = the escaped issuer, row = the escaped user
- * id, with the raw values kept as properties. Conditional writes (create fails on an existing row; replace and
- * delete carry the etag they read) make every method safe under concurrency.
+ * Records in Azure Table Storage, shared by every instance: partition = the escaped issuer, row = the escaped user
+ * id, with the raw values kept as properties. Versions are the entities' ETags, so every conditional write of the
+ * port is one conditional Table operation.
  */
 export class TableIdentityStore implements IdentityStore {
   readonly #client: TableClient;
@@ -69,72 +61,66 @@ export class TableIdentityStore implements IdentityStore {
     await this.#withinBudget((abortSignal) => this.#client.createTable({ abortSignal }));
   }
 
-  async get(user: UserKey): Promise<IdentityMapping | undefined> {
-    return this.#withinBudget(async (abortSignal) => (await this.#read(user, abortSignal))?.mapping);
-  }
-
-  async createIfAbsent(mapping: IdentityMapping): Promise<{ mapping: IdentityMapping; created: boolean }> {
-    const candidate = identityMappingSchema.parse(mapping);
+  async read(user: UserKey): Promise<Versioned | undefined> {
     return this.#withinBudget(async (abortSignal) => {
-      for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
-        try {
-          await this.#client.createEntity(toEntity(candidate), { abortSignal });
-          return { mapping: candidate, created: true };
-        } catch (error) {
-          if (!hasStatus(error, 409)) throw error;
-        }
-        const winner = await this.#read(candidate, abortSignal);
-        // Absent again means the winner was deleted in between: try to create once more.
-        if (winner) {
-          const created = winner.mapping.communicationUserId === candidate.communicationUserId;
-          return { mapping: winner.mapping, created };
-        }
+      try {
+        const entity = await this.#client.getEntity(toTableKey(user.issuer), toTableKey(user.userId), {
+          abortSignal,
+        });
+        return { record: identityRecordSchema.parse(entity), version: entity.etag };
+      } catch (error) {
+        if (hasStatus(error, 404) && errorCode(error) !== 'TableNotFound') return undefined;
+        throw error;
       }
-      throw new IdentityStoreUnavailableError('The identity mapping kept changing during createIfAbsent');
     });
   }
 
-  async markRevoked(user: UserKey, at: Date): Promise<IdentityMapping> {
+  async insert(record: IdentityRecord): Promise<Versioned | undefined> {
+    const valid = identityRecordSchema.parse(record);
     return this.#withinBudget(async (abortSignal) => {
-      for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
-        const stored = await this.#read(user, abortSignal);
-        if (!stored) throw new IdentityNotFoundError('The user has no identity mapping');
-        const revokedAt = laterRevocation(stored.mapping.revokedAt, at);
-        if (revokedAt === stored.mapping.revokedAt) return stored.mapping;
-        const updated = { ...stored.mapping, revokedAt };
-        try {
-          await this.#client.updateEntity(toEntity(updated), 'Replace', { etag: stored.etag, abortSignal });
-          return updated;
-        } catch (error) {
-          // 412: changed since we read it; 404: deleted since. Either way, read again and decide.
-          if (!hasStatus(error, 412) && !hasStatus(error, 404)) throw error;
-        }
+      try {
+        const { etag } = await this.#client.createEntity(toEntity(valid), { abortSignal });
+        return { record: valid, version: requireEtag(etag) };
+      } catch (error) {
+        if (hasStatus(error, 409)) return undefined;
+        throw error;
       }
-      throw new IdentityStoreUnavailableError('The identity mapping kept changing during markRevoked');
     });
   }
 
-  async delete(user: UserKey, communicationUserId: string): Promise<boolean> {
+  async replace(record: IdentityRecord, version: string): Promise<Versioned | undefined> {
+    const valid = identityRecordSchema.parse(record);
     return this.#withinBudget(async (abortSignal) => {
-      for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
-        const stored = await this.#read(user, abortSignal);
-        if (stored?.mapping.communicationUserId !== communicationUserId) return false;
-        try {
-          await this.#client.deleteEntity(toTableKey(user.issuer), toTableKey(user.userId), {
-            etag: stored.etag,
-            abortSignal,
-          });
-          return true;
-        } catch (error) {
-          if (hasStatus(error, 404)) return false;
-          if (!hasStatus(error, 412)) throw error;
-        }
+      try {
+        const { etag } = await this.#client.updateEntity(toEntity(valid), 'Replace', {
+          etag: version,
+          abortSignal,
+        });
+        return { record: valid, version: requireEtag(etag) };
+      } catch (error) {
+        // 412: changed since it was read; 404: removed since.
+        if (hasStatus(error, 412) || isEntityNotFound(error)) return undefined;
+        throw error;
       }
-      throw new IdentityStoreUnavailableError('The identity mapping kept changing during delete');
     });
   }
 
-  async *list(): AsyncIterable<IdentityMapping> {
+  async remove(user: UserKey, version: string): Promise<boolean> {
+    return this.#withinBudget(async (abortSignal) => {
+      try {
+        await this.#client.deleteEntity(toTableKey(user.issuer), toTableKey(user.userId), {
+          etag: version,
+          abortSignal,
+        });
+        return true;
+      } catch (error) {
+        if (hasStatus(error, 412) || isEntityNotFound(error)) return false;
+        throw error;
+      }
+    });
+  }
+
+  async *list(): AsyncIterable<IdentityRecord> {
     let continuationToken: string | undefined;
     do {
       // One budget per page: a long listing is fine, a stalled page is not.
@@ -142,7 +128,7 @@ export class TableIdentityStore implements IdentityStore {
         const next = await this.#client.listEntities({ abortSignal }).byPage({ continuationToken }).next();
         return next.done ? undefined : next.value;
       });
-      for (const entity of page ?? []) yield identityMappingSchema.parse(entity);
+      for (const entity of page ?? []) yield identityRecordSchema.parse(entity);
       continuationToken = page?.continuationToken;
     } while (continuationToken);
   }
@@ -156,21 +142,6 @@ export class TableIdentityStore implements IdentityStore {
     );
   }
 
-  async #read(
-    user: UserKey,
-    abortSignal: AbortSignal,
-  ): Promise<{ mapping: IdentityMapping; etag: string } | undefined> {
-    try {
-      const entity = await this.#client.getEntity(toTableKey(user.issuer), toTableKey(user.userId), {
-        abortSignal,
-      });
-      return { mapping: identityMappingSchema.parse(entity), etag: entity.etag };
-    } catch (error) {
-      if (hasStatus(error, 404) && errorCode(error) !== 'TableNotFound') return undefined;
-      throw error;
-    }
-  }
-
   async #withinBudget<T>(operation: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
     try {
       return await operation(AbortSignal.timeout(this.#operationTimeoutMs));
@@ -180,6 +151,18 @@ export class TableIdentityStore implements IdentityStore {
   }
 }
 
-function toEntity(mapping: IdentityMapping) {
-  return { partitionKey: toTableKey(mapping.issuer), rowKey: toTableKey(mapping.userId), ...mapping };
+/** Absent optional fields are left out, so a Replace drops them from the stored entity. */
+function toEntity(record: IdentityRecord) {
+  const properties = Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
+  return { partitionKey: toTableKey(record.issuer), rowKey: toTableKey(record.userId), ...properties };
+}
+
+/** A 404 for the entity, not for the whole table (which must surface as the store being unavailable). */
+function isEntityNotFound(error: unknown): boolean {
+  return hasStatus(error, 404) && errorCode(error) !== 'TableNotFound';
+}
+
+function requireEtag(etag: string | undefined): string {
+  if (etag === undefined) throw new Error('Table Storage answered a write without an ETag');
+  return etag;
 }

@@ -1,15 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  type IdentityMapping,
-  IdentityNotFoundError,
-  type IdentityStore,
-  type UserKey,
-} from '../../../src/identities/identity-store.js';
+import type { IdentityRecord, IdentityStore, UserKey } from '../../../src/identities/identity-store.js';
+import { markRevoked, removeIdentity } from '../../../src/identities/records.js';
 
 /**
- * The behaviour every IdentityStore adapter must share. `createStore` runs once per suite; each test works under
- * its own issuer, so tests stay independent while sharing one store (and one table).
+ * The behaviour every IdentityStore adapter must share: one record per user, conditional writes by version. The
+ * provisioning and lifecycle logic built on it (src/identities/) holds across instances only if these hold.
+ * `createStore` runs once per suite; each test works under its own issuer, so tests share one store (and table).
  */
 export function describeIdentityStoreContract(adapter: string, createStore: () => Promise<IdentityStore>) {
   describe(`${adapter} honours the IdentityStore contract`, () => {
@@ -18,28 +15,59 @@ export function describeIdentityStoreContract(adapter: string, createStore: () =
       store = await createStore();
     });
 
-    it('answers undefined for a user without a mapping', async () => {
-      expect(await store.get(newUser())).toBeUndefined();
+    it('answers undefined for a user without a record', async () => {
+      expect(await store.read(newUser())).toBeUndefined();
     });
 
-    it('stores a new mapping and reads it back unchanged', async () => {
-      const mapping = newMapping(newUser());
-      expect(await store.createIfAbsent(mapping)).toEqual({ mapping, created: true });
-      expect(await store.get(mapping)).toEqual(mapping);
+    it('inserts a new record and reads it back unchanged, with the version the insert gave', async () => {
+      const record = newMapping(newUser());
+      const inserted = await store.insert(record);
+      expect(inserted?.record).toEqual(record);
+      expect(await store.read(record)).toEqual(inserted);
     });
 
-    it('keeps the first mapping when another writer comes second', async () => {
+    it('refuses a second insert for the same user and keeps the first record', async () => {
       const user = newUser();
-      const first = newMapping(user);
-      await store.createIfAbsent(first);
-      expect(await store.createIfAbsent(newMapping(user))).toEqual({ mapping: first, created: false });
-      expect(await store.get(user)).toEqual(first);
+      const first = await store.insert(newMapping(user));
+      expect(await store.insert(newMapping(user))).toBeUndefined();
+      expect(await store.read(user)).toEqual(first);
     });
 
-    it('reports created again when the same mapping is written twice (a retried write)', async () => {
-      const mapping = newMapping(newUser());
-      await store.createIfAbsent(mapping);
-      expect(await store.createIfAbsent(mapping)).toEqual({ mapping, created: true });
+    it('replaces a record at its current version, and the version changes', async () => {
+      const claim = newClaim(newUser());
+      const inserted = await store.insert(claim);
+      const { claimId: _id, claimExpiresAt: _expiry, ...rest } = claim;
+      const mapping = { ...rest, communicationUserId: newCommunicationUserId() };
+      const replaced = await store.replace(mapping, inserted!.version);
+      expect(replaced?.record).toEqual(mapping);
+      expect(replaced?.version).not.toBe(inserted!.version);
+      // Fields the new record leaves out are gone, not kept from the old one.
+      expect(await store.read(claim)).toEqual(replaced);
+    });
+
+    it('refuses a replace at a stale version, and a replace of a record that is gone', async () => {
+      const user = newUser();
+      const inserted = await store.insert(newClaim(user));
+      const renewed = await store.replace(
+        { ...inserted!.record, claimExpiresAt: later(10) },
+        inserted!.version,
+      );
+      expect(await store.replace(newMapping(user), inserted!.version)).toBeUndefined();
+      expect(await store.read(user)).toEqual(renewed);
+      expect(await store.remove(user, renewed!.version)).toBe(true);
+      expect(await store.replace(newMapping(user), renewed!.version)).toBeUndefined();
+      expect(await store.read(user)).toBeUndefined();
+    });
+
+    it('removes a record only at its current version', async () => {
+      const user = newUser();
+      const inserted = await store.insert(newMapping(user));
+      const revoked = await store.replace({ ...inserted!.record, revokedAt: later(0) }, inserted!.version);
+      expect(await store.remove(user, inserted!.version)).toBe(false);
+      expect(await store.read(user)).toEqual(revoked);
+      expect(await store.remove(user, revoked!.version)).toBe(true);
+      expect(await store.read(user)).toBeUndefined();
+      expect(await store.remove(user, revoked!.version)).toBe(false);
     });
 
     it('keeps users apart by issuer and by user id', async () => {
@@ -49,108 +77,98 @@ export function describeIdentityStoreContract(adapter: string, createStore: () =
         { issuer, userId: 'bob' },
         { issuer: `${issuer}/other`, userId: 'alice' },
       ];
-      const mappings = users.map(newMapping);
-      for (const mapping of mappings) expect((await store.createIfAbsent(mapping)).created).toBe(true);
-      for (const [i, user] of users.entries()) expect(await store.get(user)).toEqual(mappings[i]);
+      const records = users.map(newMapping);
+      for (const record of records) expect(await store.insert(record)).toBeDefined();
+      for (const [i, user] of users.entries()) expect((await store.read(user))?.record).toEqual(records[i]);
     });
 
-    it('refuses a malformed mapping', async () => {
-      const mapping = { ...newMapping(newUser()), createdAt: 'yesterday' };
-      await expect(store.createIfAbsent(mapping)).rejects.toThrow();
-      expect(await store.get(mapping)).toBeUndefined();
+    it('refuses a malformed record', async () => {
+      const record = { ...newMapping(newUser()), createdAt: 'yesterday' };
+      await expect(store.insert(record)).rejects.toThrow();
+      expect(await store.read(record)).toBeUndefined();
     });
 
     it('hands out copies, not its own state', async () => {
-      const mapping = newMapping(newUser());
-      const { mapping: returned } = await store.createIfAbsent(mapping);
-      returned.communicationUserId = 'changed';
-      const read = await store.get(mapping);
-      read!.communicationUserId = 'changed';
-      expect(await store.get(mapping)).toEqual(mapping);
+      const record = newMapping(newUser());
+      const inserted = await store.insert(record);
+      (inserted!.record as { communicationUserId: string }).communicationUserId = 'changed';
+      const read = await store.read(record);
+      (read!.record as { communicationUserId: string }).communicationUserId = 'changed';
+      expect((await store.read(record))?.record).toEqual(record);
     });
 
-    describe('markRevoked', () => {
-      it('records the revocation instant and keeps the rest of the mapping', async () => {
-        const mapping = newMapping(newUser());
-        await store.createIfAbsent(mapping);
+    it('lets exactly one of 50 concurrent inserts for one user win', async () => {
+      const user = newUser();
+      const candidates = Array.from({ length: 50 }, () => newClaim(user));
+      const results = await Promise.all(candidates.map((record) => store.insert(record)));
+      const winners = results.filter((result) => result !== undefined);
+      expect(winners).toHaveLength(1);
+      expect(candidates).toContainEqual(winners[0]!.record);
+      expect(await store.read(user)).toEqual(winners[0]);
+    });
+
+    it('lets exactly one of 20 concurrent replaces at one version win', async () => {
+      const user = newUser();
+      const inserted = await store.insert(newClaim(user));
+      const candidates = Array.from({ length: 20 }, () => newMapping(user));
+      const results = await Promise.all(candidates.map((record) => store.replace(record, inserted!.version)));
+      const winners = results.filter((result) => result !== undefined);
+      expect(winners).toHaveLength(1);
+      expect(await store.read(user)).toEqual(winners[0]);
+    });
+
+    describe('markRevoked (on the store)', () => {
+      it('records the revocation instant, drops reusable tokens and keeps the rest', async () => {
+        const record = { ...newMapping(newUser()), reusableTokens: 'sealed' };
+        await store.insert(record);
         const at = new Date('2030-01-02T03:04:05.678Z');
-        const expected = { ...mapping, revokedAt: at.toISOString() };
-        expect(await store.markRevoked(mapping, at)).toEqual(expected);
-        expect(await store.get(mapping)).toEqual(expected);
+        await markRevoked(store, record, at);
+        const { reusableTokens: _dropped, ...rest } = record;
+        expect((await store.read(record))?.record).toEqual({ ...rest, revokedAt: at.toISOString() });
       });
 
-      it('only moves the revocation instant forward', async () => {
-        const mapping = newMapping(newUser());
-        await store.createIfAbsent(mapping);
-        const later = new Date('2030-06-01T00:00:00.000Z');
-        await store.markRevoked(mapping, later);
-        expect((await store.markRevoked(mapping, new Date('2030-01-01T00:00:00.000Z'))).revokedAt).toBe(
-          later.toISOString(),
-        );
-        const latest = new Date('2031-01-01T00:00:00.000Z');
-        expect((await store.markRevoked(mapping, latest)).revokedAt).toBe(latest.toISOString());
-        expect((await store.get(mapping))?.revokedAt).toBe(latest.toISOString());
-      });
-
-      it('throws IdentityNotFoundError for a user without a mapping', async () => {
-        await expect(store.markRevoked(newUser(), new Date())).rejects.toBeInstanceOf(IdentityNotFoundError);
-      });
-
-      it('ends with the latest instant when many revocations race', async () => {
-        const mapping = newMapping(newUser());
-        await store.createIfAbsent(mapping);
+      it('only moves the revocation instant forward, and ends with the latest when many race', async () => {
+        const record = newMapping(newUser());
+        await store.insert(record);
         const instants = Array.from({ length: 20 }, (_, i) => new Date(Date.UTC(2030, 0, 1, 0, 0, i)));
-        await Promise.all(instants.map((at) => store.markRevoked(mapping, at)));
-        expect(await store.get(mapping)).toEqual({ ...mapping, revokedAt: instants.at(-1)!.toISOString() });
+        await Promise.all([...instants].reverse().map((at) => markRevoked(store, record, at)));
+        expect((await store.read(record))?.record.revokedAt).toBe(instants.at(-1)!.toISOString());
+        await markRevoked(store, record, new Date('2029-01-01T00:00:00.000Z'));
+        expect((await store.read(record))?.record.revokedAt).toBe(instants.at(-1)!.toISOString());
+      });
+
+      it('leaves a user without an identity alone (nothing to revoke)', async () => {
+        const claim = newClaim(newUser());
+        const inserted = await store.insert(claim);
+        await markRevoked(store, claim, new Date());
+        expect(await store.read(claim)).toEqual(inserted);
+        const nobody = newUser();
+        await markRevoked(store, nobody, new Date());
+        expect(await store.read(nobody)).toBeUndefined();
       });
     });
 
-    describe('delete', () => {
-      it('removes the mapping when it still points at the given identity', async () => {
-        const mapping = newMapping(newUser());
-        await store.createIfAbsent(mapping);
-        expect(await store.delete(mapping, mapping.communicationUserId)).toBe(true);
-        expect(await store.get(mapping)).toBeUndefined();
-      });
-
-      it('leaves a mapping that points at another identity', async () => {
-        const mapping = newMapping(newUser());
-        await store.createIfAbsent(mapping);
-        expect(await store.delete(mapping, newCommunicationUserId())).toBe(false);
-        expect(await store.get(mapping)).toEqual(mapping);
-      });
-
-      it('is harmless when there is no mapping', async () => {
-        expect(await store.delete(newUser(), newCommunicationUserId())).toBe(false);
-      });
-
-      it('does not let a stale delete remove a newer mapping', async () => {
+    describe('removeIdentity (on the store)', () => {
+      it('removes the record only while it names the given identity', async () => {
         const user = newUser();
         const old = newMapping(user);
-        await store.createIfAbsent(old);
-        expect(await store.delete(user, old.communicationUserId)).toBe(true);
+        await store.insert(old);
+        await removeIdentity(store, user, newCommunicationUserId());
+        expect((await store.read(user))?.record).toEqual(old);
+        await removeIdentity(store, user, old.communicationUserId);
+        expect(await store.read(user)).toBeUndefined();
         const newer = newMapping(user);
-        expect(await store.createIfAbsent(newer)).toEqual({ mapping: newer, created: true });
-        expect(await store.delete(user, old.communicationUserId)).toBe(false);
-        expect(await store.get(user)).toEqual(newer);
-      });
-
-      it('removes a revoked mapping too', async () => {
-        const mapping = newMapping(newUser());
-        await store.createIfAbsent(mapping);
-        await store.markRevoked(mapping, new Date());
-        expect(await store.delete(mapping, mapping.communicationUserId)).toBe(true);
-        expect(await store.get(mapping)).toBeUndefined();
+        await store.insert(newer);
+        await removeIdentity(store, user, old.communicationUserId); // a stale erase
+        expect((await store.read(user))?.record).toEqual(newer);
       });
     });
 
-    it('lists every mapping', async () => {
+    it('lists every record', async () => {
       const issuer = newIssuer();
-      const mappings = ['u1', 'u2', 'u3'].map((userId) => newMapping({ issuer, userId }));
-      for (const mapping of mappings) await store.createIfAbsent(mapping);
-      const revoked = await store.markRevoked(mappings[1]!, new Date('2030-01-01T00:00:00.000Z'));
-      const listed = await mappingsOf(store, issuer);
-      expect(sortByUser(listed)).toEqual([mappings[0], revoked, mappings[2]]);
+      const records = [newMapping({ issuer, userId: 'u1' }), newClaim({ issuer, userId: 'u2' })];
+      for (const record of records) await store.insert(record);
+      expect(sortByUser(await recordsOf(store, issuer))).toEqual(records);
     });
 
     it('answers ping', async () => {
@@ -177,23 +195,11 @@ export function describeIdentityStoreContract(adapter: string, createStore: () =
         '\'quote"',
         '..',
       ];
-      const mappings = issuers.flatMap((i) => userIds.map((userId) => newMapping({ issuer: i, userId })));
-      for (const mapping of mappings) expect((await store.createIfAbsent(mapping)).created).toBe(true);
-      for (const mapping of mappings) expect(await store.get(mapping)).toEqual(mapping);
-      const listed = (await Promise.all(issuers.map((i) => mappingsOf(store, i)))).flat();
-      expect(sortByUser(listed)).toEqual(sortByUser(mappings));
-    });
-
-    it('lets exactly one of 50 concurrent first writes for one user win', async () => {
-      const user = newUser();
-      const candidates = Array.from({ length: 50 }, () => newMapping(user));
-      const results = await Promise.all(candidates.map((mapping) => store.createIfAbsent(mapping)));
-      const winners = results.filter((result) => result.created);
-      expect(winners).toHaveLength(1);
-      const winner = winners[0]!.mapping;
-      expect(candidates).toContainEqual(winner);
-      for (const result of results) expect(result.mapping).toEqual(winner);
-      expect(await store.get(user)).toEqual(winner);
+      const records = issuers.flatMap((i) => userIds.map((userId) => newMapping({ issuer: i, userId })));
+      for (const record of records) expect(await store.insert(record)).toBeDefined();
+      for (const record of records) expect((await store.read(record))?.record).toEqual(record);
+      const listed = (await Promise.all(issuers.map((i) => recordsOf(store, i)))).flat();
+      expect(sortByUser(listed)).toEqual(sortByUser(records));
     });
   });
 }
@@ -210,7 +216,11 @@ function newCommunicationUserId(): string {
   return `8:acs:${randomUUID()}_${randomUUID()}`;
 }
 
-function newMapping(user: UserKey): IdentityMapping {
+function later(seconds: number): string {
+  return new Date(Date.now() + seconds * 1000).toISOString();
+}
+
+function newMapping(user: UserKey) {
   return {
     issuer: user.issuer,
     userId: user.userId,
@@ -219,13 +229,23 @@ function newMapping(user: UserKey): IdentityMapping {
   };
 }
 
-async function mappingsOf(store: IdentityStore, issuer: string): Promise<IdentityMapping[]> {
-  const found: IdentityMapping[] = [];
-  for await (const mapping of store.list()) if (mapping.issuer === issuer) found.push(mapping);
+function newClaim(user: UserKey): IdentityRecord {
+  return {
+    issuer: user.issuer,
+    userId: user.userId,
+    createdAt: new Date().toISOString(),
+    claimId: randomUUID(),
+    claimExpiresAt: later(3),
+  };
+}
+
+async function recordsOf(store: IdentityStore, issuer: string): Promise<IdentityRecord[]> {
+  const found: IdentityRecord[] = [];
+  for await (const record of store.list()) if (record.issuer === issuer) found.push(record);
   return found;
 }
 
-function sortByUser(mappings: IdentityMapping[]): IdentityMapping[] {
-  const key = (m: IdentityMapping) => JSON.stringify([m.issuer, m.userId]);
-  return [...mappings].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+function sortByUser(records: IdentityRecord[]): IdentityRecord[] {
+  const key = (m: IdentityRecord) => JSON.stringify([m.issuer, m.userId]);
+  return [...records].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }

@@ -3,9 +3,10 @@ import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index
 import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
 import { AcsUnavailableError } from '../../../src/acs/errors.js';
 import {
-  type IdentityMapping,
+  type IdentityRecord,
   IdentityStoreUnavailableError,
   type UserKey,
+  type Versioned,
 } from '../../../src/identities/identity-store.js';
 import {
   deleteUserIdentity,
@@ -17,19 +18,19 @@ import { issueTokenForUser } from '../../../src/identities/provisioning.js';
 
 /** The memory store with one planned outage of a write, to see what a failure between two steps leaves behind. */
 class FlakyStore extends MemoryIdentityStore {
-  failNext: 'delete' | 'markRevoked' | undefined;
+  failNext: 'remove' | 'replace' | undefined;
 
-  override async delete(user: UserKey, communicationUserId: string): Promise<boolean> {
-    this.#maybeFail('delete');
-    return super.delete(user, communicationUserId);
+  override async remove(user: UserKey, version: string): Promise<boolean> {
+    this.#maybeFail('remove');
+    return super.remove(user, version);
   }
 
-  override async markRevoked(user: UserKey, at: Date): Promise<IdentityMapping> {
-    this.#maybeFail('markRevoked');
-    return super.markRevoked(user, at);
+  override async replace(record: IdentityRecord, version: string): Promise<Versioned | undefined> {
+    this.#maybeFail('replace');
+    return super.replace(record, version);
   }
 
-  #maybeFail(operation: 'delete' | 'markRevoked') {
+  #maybeFail(operation: 'remove' | 'replace') {
     if (this.failNext !== operation) return;
     this.failNext = undefined;
     throw new IdentityStoreUnavailableError('planned outage');
@@ -42,7 +43,6 @@ describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
   let emulator: RunningEmulator;
   let gateway: AcsGateway;
   let store: FlakyStore;
-  const forgotten: UserKey[] = [];
 
   beforeAll(async () => {
     emulator = await startEmulator();
@@ -54,13 +54,10 @@ describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
   });
   afterAll(() => emulator.close());
 
-  const dependencies = (): LifecycleDependencies => ({
-    store,
-    acs: gateway.session(),
-    forgetUser: (user) => forgotten.push(user),
-  });
+  const dependencies = (): LifecycleDependencies => ({ store, acs: gateway.session() });
   const provision = (user: UserKey) =>
-    issueTokenForUser({ store, acs: gateway.session(), log: () => {} }, user, order);
+    issueTokenForUser({ store, acs: gateway.session(), log: () => {}, reuse: undefined }, user, order);
+  const recordOf = async (user: UserKey) => (await store.read(user))?.record;
   const identities = async () =>
     (
       (await (await fetch(new URL('emulator/identities', emulator.endpoint))).json()) as {
@@ -78,29 +75,27 @@ describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
       ).json()) as { active: boolean }
     ).active;
 
-  it('revokes in ACS, then records the time, and forgets reusable tokens', async () => {
+  it('revokes in ACS, then records the time', async () => {
     const user = { issuer: 'https://issuer.test', userId: 'revoked-user' };
     const { token, communicationUserId } = await provision(user);
-    forgotten.length = 0;
     await expect(revokeUserTokens(dependencies(), user)).resolves.toEqual({
       outcome: 'revoked',
       communicationUserId,
     });
     expect(await isActive(token)).toBe(false);
-    expect((await store.get(user))?.revokedAt).toBeDefined();
-    expect(forgotten).toEqual([user]);
+    expect((await recordOf(user))?.revokedAt).toBeDefined();
   });
 
   it('reports a revoke whose revocation time cannot be stored, and a retry completes it', async () => {
     const user = { issuer: 'https://issuer.test', userId: 'revoke-store-down' };
     await provision(user);
-    store.failNext = 'markRevoked';
+    store.failNext = 'replace';
     await expect(revokeUserTokens(dependencies(), user)).rejects.toBeInstanceOf(
       IdentityStoreUnavailableError,
     );
-    expect((await store.get(user))?.revokedAt).toBeUndefined();
+    expect((await recordOf(user))?.revokedAt).toBeUndefined();
     await expect(revokeUserTokens(dependencies(), user)).resolves.toMatchObject({ outcome: 'revoked' });
-    expect((await store.get(user))?.revokedAt).toBeDefined();
+    expect((await recordOf(user))?.revokedAt).toBeDefined();
   });
 
   it('never removes the mapping when ACS fails to delete the identity', async () => {
@@ -112,32 +107,32 @@ describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
     } finally {
       emulator.setFaults({ failRate: 0 });
     }
-    expect((await store.get(user))?.communicationUserId).toBe(communicationUserId);
+    expect((await recordOf(user))?.communicationUserId).toBe(communicationUserId);
     expect(await identities()).toContain(communicationUserId);
   });
 
   it('finishes a delete whose mapping removal failed on the next attempt', async () => {
     const user = { issuer: 'https://issuer.test', userId: 'store-down' };
     const { communicationUserId } = await provision(user);
-    store.failNext = 'delete';
+    store.failNext = 'remove';
     await expect(deleteUserIdentity(dependencies(), user)).rejects.toBeInstanceOf(
       IdentityStoreUnavailableError,
     );
     expect(await identities()).not.toContain(communicationUserId);
-    expect(await store.get(user)).toBeDefined();
+    expect(await recordOf(user)).toBeDefined();
 
     await expect(deleteUserIdentity(dependencies(), user)).resolves.toEqual({
       outcome: 'identity_already_gone',
       communicationUserId,
     });
-    expect(await store.get(user)).toBeUndefined();
+    expect(await recordOf(user)).toBeUndefined();
     await expect(deleteUserIdentity(dependencies(), user)).resolves.toEqual({ outcome: 'absent' });
   });
 
   it('answers not_found for a revoke of a user without identity, with no ACS call', async () => {
     const session = gateway.session();
     const result = await revokeUserTokens(
-      { store, acs: session, forgetUser: () => {} },
+      { store, acs: session },
       { issuer: 'https://issuer.test', userId: 'unknown' },
     );
     expect(result).toEqual({ outcome: 'not_found' });

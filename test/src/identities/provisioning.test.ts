@@ -3,28 +3,44 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
 import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
+import { AcsUnavailableError } from '../../../src/acs/errors.js';
 import { createIdentityStore } from '../../../src/identities/create-store.js';
-import { type IdentityStore, IdentityStoreUnavailableError } from '../../../src/identities/identity-store.js';
+import {
+  type IdentityStore,
+  IdentityStoreUnavailableError,
+  type UserKey,
+} from '../../../src/identities/identity-store.js';
 import { MemoryIdentityStore } from '../../../src/identities/memory/memory-identity-store.js';
-import { issueTokenForAnonymous, issueTokenForUser } from '../../../src/identities/provisioning.js';
+import {
+  type ClaimTiming,
+  IdentityPendingError,
+  issueTokenForAnonymous,
+  issueTokenForUser,
+  type ProvisioningDependencies,
+} from '../../../src/identities/provisioning.js';
 import type { Logger } from '../../../src/log.js';
 
-type RelayMode = 'pass' | 'drop-inserts' | 'lose-insert-answers' | 'down';
+type RelayMode = 'pass' | 'drop-inserts' | 'drop-replaces' | 'lose-replace-answers' | 'down';
 
 /**
- * A real HTTP hop in front of Azurite that can fail entity inserts: dropped before they reach storage, or applied
- * by storage with the answer lost on the way back (the ambiguous failure).
+ * A real HTTP hop in front of Azurite that can fail entity writes: inserts (POST) or replaces (PUT) dropped before
+ * they reach storage, or replaces applied by storage with the answer lost on the way back (the ambiguous failure).
  */
 async function startStorageRelay(target: URL) {
   let mode: RelayMode = 'pass';
   const isInsert = (method?: string, url?: string) =>
     method === 'POST' && !/\/Tables(\?|$)/.test(url ?? '') && !(url ?? '').includes('$batch');
+  const isReplace = (method?: string) => method === 'PUT';
   const server: Server = createServer((request, response) => {
-    if (mode === 'down' || (mode === 'drop-inserts' && isInsert(request.method, request.url))) {
+    const drop =
+      mode === 'down' ||
+      (mode === 'drop-inserts' && isInsert(request.method, request.url)) ||
+      (mode === 'drop-replaces' && isReplace(request.method));
+    if (drop) {
       request.socket.destroy();
       return;
     }
-    const loseAnswer = mode === 'lose-insert-answers' && isInsert(request.method, request.url);
+    const loseAnswer = mode === 'lose-replace-answers' && isReplace(request.method);
     const upstream = httpRequest(
       {
         host: target.hostname,
@@ -74,6 +90,43 @@ async function activeIdentities(): Promise<string[]> {
   return ((await response.json()) as { identities: string[] }).identities;
 }
 
+async function acsOperations(): Promise<{ createIdentity: number; deleteIdentity: number }> {
+  const response = await fetch(new URL('emulator/stats', emulator.endpoint));
+  return ((await response.json()) as { operations: { createIdentity: number; deleteIdentity: number } })
+    .operations;
+}
+
+/** Short leases, so a test can watch a holder die and be taken over within a second. */
+const FAST: ClaimTiming = { leaseMs: 400, renewEveryMs: 100, firstWaitStepMs: 10, maxWaitStepMs: 50 };
+
+const deps = (
+  store: IdentityStore,
+  extra: Partial<ProvisioningDependencies> = {},
+): ProvisioningDependencies => ({
+  store,
+  acs: gateway.session(),
+  log,
+  reuse: undefined,
+  timing: FAST,
+  ...extra,
+});
+
+let userCount = 0;
+const newUser = (): UserKey => ({
+  issuer: 'https://issuer.example',
+  userId: `user-${Date.now()}-${userCount++}`,
+});
+
+/** A claim as a request that then died would have left it: the lease running, nobody renewing it. */
+function deadHoldersClaim(user: UserKey, leaseLeftMs: number) {
+  return {
+    ...user,
+    createdAt: new Date().toISOString(),
+    claimId: 'a-request-that-died',
+    claimExpiresAt: new Date(Date.now() + leaseLeftMs).toISOString(),
+  };
+}
+
 beforeAll(async () => {
   emulator = await startEmulator();
   gateway = new AcsGateway(
@@ -103,19 +156,20 @@ afterAll(async () => {
 const order = { scopes: ['chat'] as const, expiresInMinutes: 60 };
 
 describe('issueTokenForUser', () => {
-  it('creates the identity with its token in one ACS call, then reuses it with one call per token', async () => {
+  it('creates the identity with its token in one ACS call, then one call per token', async () => {
     const store = new MemoryIdentityStore();
-    const user = { issuer: 'https://issuer.example', userId: 'alice' };
+    const user = newUser();
     const first = gateway.session();
-    const created = await issueTokenForUser({ store, acs: first, log }, user, order);
+    const created = await issueTokenForUser(deps(store, { acs: first }), user, order);
     expect(first.calls).toBe(1);
-    expect(await store.get(user)).toMatchObject({
+    expect((await store.read(user))?.record).toEqual({
       ...user,
+      createdAt: expect.any(String),
       communicationUserId: created.communicationUserId,
     });
 
     const second = gateway.session();
-    const again = await issueTokenForUser({ store, acs: second, log }, user, {
+    const again = await issueTokenForUser(deps(store, { acs: second }), user, {
       scopes: ['voip'],
       expiresInMinutes: 90,
     });
@@ -124,71 +178,155 @@ describe('issueTokenForUser', () => {
     expect(again.token).not.toBe(created.token);
   });
 
-  it('leaves one mapping and no orphan when first requests race, on Table Storage', async () => {
+  it('creates once per user when first requests race on Table Storage: the others wait for the claim', async () => {
     relay.setMode('pass');
-    const users = ['r1', 'r2', 'r3'].map((userId) => ({ issuer: 'https://issuer.example', userId }));
+    const users = [newUser(), newUser(), newUser()];
     const before = new Set(await activeIdentities());
+    const operationsBefore = await acsOperations();
     const grants = await Promise.all(
       users.flatMap((user) =>
         Array.from({ length: 8 }, () =>
-          issueTokenForUser({ store: relayedStore, acs: gateway.session(), log }, user, order),
+          issueTokenForUser(deps(relayedStore, { timing: undefined }), user, order),
         ),
       ),
     );
+    const operationsAfter = await acsOperations();
+    expect(operationsAfter.createIdentity - operationsBefore.createIdentity).toBe(users.length);
+    expect(operationsAfter.deleteIdentity - operationsBefore.deleteIdentity).toBe(0);
     for (const [index, user] of users.entries()) {
-      const mapping = await relayedStore.get(user);
+      const { record } = (await relayedStore.read(user))!;
       expect(
         new Set(grants.slice(index * 8, index * 8 + 8).map((grant) => grant.communicationUserId)),
-      ).toEqual(new Set([mapping!.communicationUserId]));
+      ).toEqual(new Set([record.communicationUserId]));
+      expect(record.claimId).toBeUndefined();
     }
     const added = (await activeIdentities()).filter((id) => !before.has(id));
-    expect(added.sort()).toEqual(
-      (
-        await Promise.all(users.map(async (user) => (await relayedStore.get(user))!.communicationUserId))
-      ).sort(),
-    );
+    expect(added).toHaveLength(users.length);
   });
 
-  it('deletes the identity it created when the mapping cannot be stored', async () => {
-    relay.setMode('pass');
-    await relayedStore.ping();
-    relay.setMode('drop-inserts');
-    const before = await activeIdentities();
-    const session = gateway.session();
+  it('takes over the claim of a holder that stopped renewing it, after one lease', async () => {
+    const store = new MemoryIdentityStore();
+    const user = newUser();
+    await store.insert(deadHoldersClaim(user, 60_000));
+    const started = performance.now();
+    const grant = await issueTokenForUser(deps(store), user, order);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(FAST.leaseMs);
+    expect((await store.read(user))?.record.communicationUserId).toBe(grant.communicationUserId);
+    expect(logs.some(([, event]) => event.event === 'claim_taken_over')).toBe(true);
+  });
+
+  it('takes over at once a claim whose expiry (plus clock skew) has passed', async () => {
+    const store = new MemoryIdentityStore();
+    const user = newUser();
+    await store.insert(deadHoldersClaim(user, -10_000));
+    const started = performance.now();
+    const grant = await issueTokenForUser(deps(store), user, order);
+    expect(performance.now() - started).toBeLessThan(FAST.leaseMs);
+    expect((await store.read(user))?.record.communicationUserId).toBe(grant.communicationUserId);
+  });
+
+  it('renews its claim while ACS is slow, so waiting requests do not take it over', async () => {
+    const store = new MemoryIdentityStore();
+    const user = newUser();
+    const operationsBefore = await acsOperations();
+    emulator.setFaults({ latencyMs: 4 * FAST.leaseMs });
+    try {
+      const grants = await Promise.all(
+        Array.from({ length: 4 }, () => issueTokenForUser(deps(store), user, order)),
+      );
+      expect(new Set(grants.map((grant) => grant.communicationUserId)).size).toBe(1);
+    } finally {
+      emulator.setFaults({ latencyMs: 0 });
+    }
+    const operationsAfter = await acsOperations();
+    expect(operationsAfter.createIdentity - operationsBefore.createIdentity).toBe(1);
+    expect(operationsAfter.deleteIdentity - operationsBefore.deleteIdentity).toBe(0);
+  });
+
+  it('releases its claim when ACS fails, so the next request creates at once', async () => {
+    const store = new MemoryIdentityStore();
+    const user = newUser();
+    emulator.setFaults({ failRate: 1, failStatus: 503 });
+    try {
+      await expect(issueTokenForUser(deps(store), user, order)).rejects.toBeInstanceOf(AcsUnavailableError);
+    } finally {
+      emulator.setFaults({ failRate: 0 });
+    }
+    expect(await store.read(user)).toBeUndefined();
+    const started = performance.now();
+    await issueTokenForUser(deps(store), user, order);
+    expect(performance.now() - started).toBeLessThan(FAST.leaseMs);
+  });
+
+  it('answers IdentityPendingError when another claim outlasts the request budget', async () => {
+    const store = new MemoryIdentityStore();
+    const user = newUser();
+    await store.insert(deadHoldersClaim(user, 60_000));
+    const shortBudget = new AcsGateway(
+      createIdentityClient({ kind: 'connectionString', connectionString: emulator.connectionString }),
+      300,
+    ).session();
     const error = await issueTokenForUser(
-      { store: relayedStore, acs: session, log },
-      { issuer: 'i', userId: 'write-fails' },
+      deps(store, { acs: shortBudget, timing: { ...FAST, leaseMs: 5_000 } }),
+      user,
       order,
     ).catch((caught: unknown) => caught);
-    relay.setMode('pass');
-    expect(error).toBeInstanceOf(IdentityStoreUnavailableError);
-    expect(session.calls).toBe(2);
-    expect(await activeIdentities()).toEqual(before);
-    expect(await relayedStore.get({ issuer: 'i', userId: 'write-fails' })).toBeUndefined();
+    expect(error).toBeInstanceOf(IdentityPendingError);
+    expect(shortBudget.calls).toBe(0);
   });
 
-  it('keeps the identity when the write landed but its answer was lost', async () => {
+  it('serves a user whose identity ACS no longer knows with a new identity, recorded in place', async () => {
+    const store = new MemoryIdentityStore();
+    const user = newUser();
+    const first = await issueTokenForUser(deps(store), user, order);
+    await gateway.session().eraseIdentity(first.communicationUserId);
+    const second = await issueTokenForUser(deps(store), user, order);
+    expect(second.communicationUserId).not.toBe(first.communicationUserId);
+    expect((await store.read(user))?.record.communicationUserId).toBe(second.communicationUserId);
+  });
+
+  it('deletes the identity it created when the record cannot be written, and leaves no orphan', async () => {
     relay.setMode('pass');
     await relayedStore.ping();
-    relay.setMode('lose-insert-answers');
-    const user = { issuer: 'i', userId: 'answer-lost' };
-    const grant = await issueTokenForUser({ store: relayedStore, acs: gateway.session(), log }, user, order);
+    const user = newUser();
+    const before = await activeIdentities();
+    relay.setMode('drop-replaces');
+    const session = gateway.session();
+    const error = await issueTokenForUser(deps(relayedStore, { acs: session }), user, order).catch(
+      (caught: unknown) => caught,
+    );
     relay.setMode('pass');
-    expect((await relayedStore.get(user))?.communicationUserId).toBe(grant.communicationUserId);
+    expect(error).toBeInstanceOf(IdentityStoreUnavailableError);
+    expect(session.calls).toBe(2); // create, then delete
+    expect(await activeIdentities()).toEqual(before);
+    expect((await relayedStore.read(user))?.record.communicationUserId).toBeUndefined();
+    // The claim it left expires; the next request takes it over and serves the user.
+    const grant = await issueTokenForUser(deps(relayedStore), user, order);
+    expect((await relayedStore.read(user))?.record.communicationUserId).toBe(grant.communicationUserId);
+  });
+
+  it('keeps the identity when the record write landed but its answer was lost', async () => {
+    relay.setMode('pass');
+    await relayedStore.ping();
+    const user = newUser();
+    relay.setMode('lose-replace-answers');
+    const grant = await issueTokenForUser(deps(relayedStore), user, order);
+    relay.setMode('pass');
+    expect((await relayedStore.read(user))?.record.communicationUserId).toBe(grant.communicationUserId);
     expect(await activeIdentities()).toContain(grant.communicationUserId);
   });
 
-  it('makes no ACS call when the store cannot be read', async () => {
-    relay.setMode('down');
-    const session = gateway.session();
-    const error = await issueTokenForUser(
-      { store: relayedStore, acs: session, log },
-      { issuer: 'i', userId: 'down' },
-      order,
-    ).catch((caught: unknown) => caught);
-    relay.setMode('pass');
-    expect(error).toBeInstanceOf(IdentityStoreUnavailableError);
-    expect(session.calls).toBe(0);
+  it('makes no ACS call when the store cannot be read or the claim cannot be written', async () => {
+    for (const mode of ['down', 'drop-inserts'] as const) {
+      relay.setMode(mode);
+      const session = gateway.session();
+      const error = await issueTokenForUser(deps(relayedStore, { acs: session }), newUser(), order).catch(
+        (caught: unknown) => caught,
+      );
+      relay.setMode('pass');
+      expect(error).toBeInstanceOf(IdentityStoreUnavailableError);
+      expect(session.calls).toBe(0);
+    }
   });
 });
 

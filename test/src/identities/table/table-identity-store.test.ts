@@ -42,7 +42,7 @@ describe('TableIdentityStore on Azure Table Storage', () => {
       communicationUserId: `8:acs:${randomUUID()}`,
       createdAt: new Date().toISOString(),
     };
-    await store.createIfAbsent(mapping);
+    await store.insert(mapping);
 
     const raw = TableClient.fromConnectionString(connectionString, tableName, {
       allowInsecureConnection: true,
@@ -74,7 +74,7 @@ describe('TableIdentityStore on Azure Table Storage', () => {
       `missing${randomUUID().slice(0, 8)}`,
     );
     await expect(store.ping()).rejects.toBeInstanceOf(IdentityStoreUnavailableError);
-    await expect(store.get({ issuer: 'i', userId: 'u' })).rejects.toBeInstanceOf(
+    await expect(store.read({ issuer: 'i', userId: 'u' })).rejects.toBeInstanceOf(
       IdentityStoreUnavailableError,
     );
   });
@@ -148,7 +148,7 @@ describe('TableIdentityStore on Azure Table Storage', () => {
         }),
       );
       const store = TableIdentityStore.fromConnectionString(connectionStringFor(port), 'Identities');
-      await expect(store.get({ issuer: 'i', userId: 'u' })).rejects.toBeInstanceOf(
+      await expect(store.read({ issuer: 'i', userId: 'u' })).rejects.toBeInstanceOf(
         IdentityStoreUnavailableError,
       );
       expect(requests).toBe(3); // the first attempt and two quick retries
@@ -186,15 +186,15 @@ describe('TableIdentityStore on Azure Table Storage', () => {
       await store.ensureTable();
       const user = { issuer: 'https://issuer.test/outage', userId: 'alice' };
       const mapping = { ...user, communicationUserId: '8:acs:outage_1', createdAt: new Date().toISOString() };
-      await store.createIfAbsent(mapping);
+      const inserted = await store.insert(mapping);
 
       await azurite.stop();
       const outcomes = await Promise.allSettled([
         store.ping(),
-        store.get(user),
-        store.createIfAbsent({ ...mapping, userId: 'bob' }),
-        store.markRevoked(user, new Date()),
-        store.delete(user, mapping.communicationUserId),
+        store.read(user),
+        store.insert({ ...mapping, userId: 'bob' }),
+        store.replace({ ...mapping, revokedAt: new Date().toISOString() }, inserted!.version),
+        store.remove(user, inserted!.version),
       ]);
       for (const outcome of outcomes) {
         expect(outcome).toMatchObject({
@@ -207,8 +207,9 @@ describe('TableIdentityStore on Azure Table Storage', () => {
       // Azurite keeps its data in memory, so the restart lost the table: recreate it, as a start-up would.
       await store.ensureTable();
       await expect(store.ping()).resolves.toBeUndefined();
-      expect(await store.createIfAbsent(mapping)).toEqual({ mapping, created: true });
-      expect(await store.get(user)).toEqual(mapping);
+      const again = await store.insert(mapping);
+      expect(again?.record).toEqual(mapping);
+      expect(await store.read(user)).toEqual(again);
     }, 20_000);
   });
 });
