@@ -40,6 +40,11 @@ export interface Versioned {
   readonly version: string;
 }
 
+/** A versioned record that names the user's identity. */
+export interface VersionedMapping extends Versioned {
+  readonly record: IdentityMapping;
+}
+
 /**
  * The identity store port: one record per user, with optimistic concurrency. Adapters: `memory/` (one process) and
  * `table/` (Azure Table Storage, shared by every instance). Every write is conditional, so the logic built on it

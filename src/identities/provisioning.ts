@@ -12,6 +12,7 @@ import {
   IdentityStoreUnavailableError,
   type UserKey,
   type Versioned,
+  type VersionedMapping,
 } from './identity-store.js';
 import { isIdentityGone } from './lifecycle.js';
 
@@ -181,6 +182,7 @@ async function createUnderClaim(
   claimed: Versioned,
 ): Promise<TokenGrant> {
   const lease = new ClaimLease(deps.store, claimed, timing);
+  const requestedAt = Date.now();
   let created: TokenGrant;
   try {
     created = await deps.acs.createIdentityWithToken(order.scopes, order.expiresInMinutes);
@@ -194,15 +196,19 @@ async function createUnderClaim(
     throw error;
   }
   const held = await lease.stop();
-  const owner = await recordIdentity(deps, user, held, created.communicationUserId);
-  if (owner === created.communicationUserId) return created;
+  const recorded = await recordIdentity(deps, user, held, created.communicationUserId);
+  const owner = recorded.record.communicationUserId;
+  if (owner === created.communicationUserId) {
+    await deps.reuse?.remember(user, order, created, requestedAt, recorded);
+    return created;
+  }
   await discardIdentity(deps, created.communicationUserId);
   return issueFor(deps.acs, owner, order);
 }
 
 /**
- * Writes `communicationUserId` into the user's record, replacing the claim at `held`. Returns the identity the
- * record names afterwards: ours, or the one a request that took the claim over recorded first. A store that stays
+ * Writes `communicationUserId` into the user's record, replacing the claim at `held`. Returns the record as stored
+ * afterwards, naming our identity or the one a request that took the claim over recorded first. A store that stays
  * unavailable throws, after the new identity is deleted, so nothing is left that no record names.
  */
 async function recordIdentity(
@@ -210,23 +216,27 @@ async function recordIdentity(
   user: UserKey,
   held: Versioned,
   communicationUserId: string,
-): Promise<string> {
+): Promise<VersionedMapping> {
   const { claimId: _claimId, claimExpiresAt: _expiresAt, ...rest } = held.record;
-  const mapping: IdentityRecord = { ...rest, communicationUserId };
+  const mapping = { ...rest, communicationUserId };
   let version: string | undefined = held.version;
   let failures = 0;
   for (let round = 0; round < MAX_RECORD_ROUNDS; round++) {
     try {
-      if (version !== undefined && (await deps.store.replace(mapping, version))) return communicationUserId;
+      const replaced = version === undefined ? undefined : await deps.store.replace(mapping, version);
+      if (replaced) return { record: mapping, version: replaced.version };
       // The claim moved on (taken over, or our own earlier write whose answer was lost): look at what is stored.
       const current = await deps.store.read(user);
-      if (current && hasIdentity(current.record)) return current.record.communicationUserId;
-      if (!current && (await deps.store.insert(mapping))) return communicationUserId;
+      if (current && hasIdentity(current.record)) return { record: current.record, version: current.version };
+      const inserted = current ? undefined : await deps.store.insert(mapping);
+      if (inserted) return { record: mapping, version: inserted.version };
       version = current?.version;
     } catch (error) {
       // A failed write may still have landed (its answer lost): look before trying again or deleting.
       const landed = await deps.store.read(user).catch(() => 'unknown' as const);
-      if (landed !== 'unknown' && hasIdentity(landed?.record)) return landed.record.communicationUserId;
+      if (landed !== 'unknown' && landed && hasIdentity(landed.record)) {
+        return { record: landed.record, version: landed.version };
+      }
       if (!(error instanceof IdentityStoreUnavailableError) || ++failures >= RECORD_ATTEMPTS) {
         await discardIdentity(deps, communicationUserId);
         throw error;
