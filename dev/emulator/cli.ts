@@ -14,7 +14,7 @@ Options:
   --https                      serve HTTPS with a certificate from the emulator's CA (needed for Entra ID tokens)
   --tls-dir DIR                where the CA is kept (default .artifacts/emulator-tls)
   --user-assigned-client-id ID a user-assigned managed identity the emulated app has (repeatable)
-  --latency-ms N               delay added to every ACS API call
+  --latency-ms N               hold back every ACS API answer this long (the call itself is carried out first)
   --fail-rate R                share of ACS API calls (0..1) answered with --fail-status
   --fail-status 429|500|503    status of injected failures (default 503)
   --throttle                   enforce the service limits per 30 seconds

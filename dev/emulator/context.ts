@@ -1,5 +1,6 @@
 import type { EntraAuthority, EntraPrincipal } from './entra.js';
 import type { Faults } from './faults.js';
+import type { RepeatabilityLedger } from './repeatability.js';
 import type { EmulatorState } from './state.js';
 import type { Clock } from './time.js';
 import type { AcsTokenSigner } from './tokens.js';
@@ -16,9 +17,12 @@ export interface ManagedIdentities {
 export interface EmulatorContext {
   accessKey: string;
   https: boolean;
+  /** The address the server is bound to; requests must name it or a loopback host (see host-check.ts). */
+  bindHost: string;
   clock: Clock;
   state: EmulatorState;
   faults: Faults;
+  repeatability: RepeatabilityLedger;
   signer: AcsTokenSigner;
   entra: EntraAuthority;
   managedIdentities: ManagedIdentities;

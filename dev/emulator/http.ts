@@ -1,12 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-const jsonContentType = 'application/json; charset=utf-8';
+/**
+ * The recordings answer successes as `application/json; charset=utf-8` and errors as plain `application/json`
+ * (e.g. Python SDK recording test_get_token_with_invalid_custom_expirations[min_invalid_mins-59]).
+ */
+const successContentType = 'application/json; charset=utf-8';
+const errorContentType = 'application/json';
 const maxBodyBytes = 1024 * 1024;
 
 export interface AcsError {
   code: string;
   message: string;
   target?: string;
+}
+
+/** An answer worked out before it is written, so it can be held back for the emulated network latency. */
+export interface Reply {
+  status: number;
+  /** Omitted for 204. */
+  body?: unknown;
+  headers: Record<string, string>;
 }
 
 export class BodyTooLargeError extends Error {}
@@ -22,19 +35,37 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+export function jsonReply(status: number, body: unknown, headers: Record<string, string> = {}): Reply {
+  return { status, body, headers };
+}
+
+export function errorReply(status: number, error: AcsError, headers: Record<string, string> = {}): Reply {
+  return { status, body: { error }, headers };
+}
+
+export function writeReply(res: ServerResponse, reply: Reply): void {
+  if (reply.body === undefined) {
+    res.writeHead(reply.status, reply.headers);
+    res.end();
+    return;
+  }
+  const payload = JSON.stringify(reply.body);
+  const isError = reply.status >= 400;
+  res.writeHead(reply.status, {
+    ...reply.headers,
+    'content-type': isError ? errorContentType : successContentType,
+    'content-length': Buffer.byteLength(payload),
+  });
+  res.end(payload);
+}
+
 export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': jsonContentType,
-    'content-length': Buffer.byteLength(payload),
-  });
-  res.end(payload);
+  writeReply(res, jsonReply(status, body, headers));
 }
 
 export function sendError(
@@ -43,12 +74,11 @@ export function sendError(
   error: AcsError,
   headers: Record<string, string> = {},
 ): void {
-  sendJson(res, status, { error }, headers);
+  writeReply(res, errorReply(status, error, headers));
 }
 
 export function sendNoContent(res: ServerResponse): void {
-  res.writeHead(204);
-  res.end();
+  writeReply(res, { status: 204, headers: {} });
 }
 
 /** Parses a JSON body; an empty body counts as absent. */

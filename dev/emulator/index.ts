@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { EmulatorContext, ManagedIdentities } from './context.js';
 import { EntraAuthority } from './entra.js';
 import { type FaultSettings, Faults } from './faults.js';
+import { RepeatabilityLedger } from './repeatability.js';
 import { createRequestListener } from './server.js';
 import { EmulatorState } from './state.js';
 import { type Clock, systemClock } from './time.js';
@@ -65,6 +66,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   const ctx: EmulatorContext = {
     accessKey,
     https: options.https ?? false,
+    bindHost: host,
     clock: options.clock ?? systemClock,
     state: new EmulatorState(resourceId),
     faults: new Faults({
@@ -74,6 +76,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       throttle: options.throttle,
       retryAfterSeconds: options.faultRetryAfterSeconds,
     }),
+    repeatability: new RepeatabilityLedger(),
     signer: await AcsTokenSigner.create(resourceId),
     entra,
     managedIdentities: managedIdentities(entra.tenantId, options.userAssignedClientIds ?? []),

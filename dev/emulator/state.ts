@@ -15,6 +15,22 @@ export interface Stats {
   operations: Record<Operation, number>;
   rejected: Record<RejectionReason, number>;
   identities: { active: number };
+  /**
+   * Calls carried out whose answer could not be delivered because the caller had gone (timed out, disconnected)
+   * by the time it was due: `undelivered.createIdentity` counts identities created that their caller never heard of.
+   */
+  undelivered: Record<Operation, number>;
+}
+
+function perOperation(): Record<Operation, number> {
+  return {
+    createIdentity: 0,
+    getIdentity: 0,
+    issueToken: 0,
+    revokeTokens: 0,
+    deleteIdentity: 0,
+    exchangeTeamsToken: 0,
+  };
 }
 
 const tokenSweepInterval = 10_000;
@@ -29,14 +45,8 @@ export class EmulatorState {
    */
   private readonly issuedTokens = new Map<string, { sequence: number; expiresAtMs: number }>();
   private tokenSequence = 0;
-  private readonly operations: Record<Operation, number> = {
-    createIdentity: 0,
-    getIdentity: 0,
-    issueToken: 0,
-    revokeTokens: 0,
-    deleteIdentity: 0,
-    exchangeTeamsToken: 0,
-  };
+  private readonly operations = perOperation();
+  private readonly undelivered = perOperation();
   private readonly rejected: Record<RejectionReason, number> = {
     authentication: 0,
     validation: 0,
@@ -99,6 +109,10 @@ export class EmulatorState {
     this.operations[operation] += 1;
   }
 
+  countUndelivered(operation: Operation): void {
+    this.undelivered[operation] += 1;
+  }
+
   countRejection(reason: RejectionReason): void {
     this.rejected[reason] += 1;
   }
@@ -108,6 +122,7 @@ export class EmulatorState {
       operations: { ...this.operations },
       rejected: { ...this.rejected },
       identities: { active: this.identities.size },
+      undelivered: { ...this.undelivered },
     };
   }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { compactVerify, decodeJwt, SignJWT } from 'jose';
 import { createSigningKey, type SigningKey, signingAlgorithm } from './keys.js';
 import { formatServiceDate } from './time.js';
@@ -34,7 +35,9 @@ export class AcsTokenSigner {
 
   /**
    * `exp` and `expiresOn` name the same whole second, so a client reading either sees the same expiry.
-   * `skypeid` is the identity id without its `8:` prefix, as in real tokens.
+   * `skypeid` is the identity id without its `8:` prefix, as in real tokens. `jti` is the emulator's own addition:
+   * without it two tokens issued in the same second for the same identity, scopes and expiry would be byte-identical
+   * (RS256 is deterministic), and the state that tells revoked tokens from live ones could not tell them apart.
    */
   async issue(
     communicationUserId: string,
@@ -54,6 +57,7 @@ export class AcsTokenSigner {
       resourceId: this.resourceId,
       ...extraClaims,
       iat,
+      jti: randomUUID(),
     })
       .setProtectedHeader({ alg: signingAlgorithm, kid: this.key.kid, typ: 'JWT' })
       .sign(this.key.privateKey);

@@ -9,6 +9,8 @@ import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index
 import { apiVersions } from '../../../dev/emulator/versions.js';
 import { emulatorJson, introspect, signedFetch, stats } from './signed-fetch.js';
 
+const identitiesVersions = '2021-03-07, 2022-06-01, 2022-10-01, 2023-10-01, 2025-06-30';
+
 const foreignIdentity = {
   communicationUserId: '8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000000',
 };
@@ -209,7 +211,7 @@ describe('wire format', () => {
     expect(response.status).toBe(201);
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(response.headers.get('x-ms-client-request-id')).toBe('request-42');
-    expect(response.headers.get('api-supported-versions')).toBe(apiVersions.join(', '));
+    expect(response.headers.get('api-supported-versions')).toBe(identitiesVersions);
     const body = (await response.json()) as { identity: { id: string }; accessToken: { expiresOn: string } };
     expect(body.accessToken.expiresOn).toMatch(expiresOnFormat);
   });
@@ -223,7 +225,7 @@ describe('wire format', () => {
     expect(response.status).toBe(204);
     expect(response.headers.get('content-type')).toBeNull();
     expect(await response.text()).toBe('');
-    expect(response.headers.get('api-supported-versions')).toBe(apiVersions.join(', '));
+    expect(response.headers.get('api-supported-versions')).toBe(identitiesVersions);
   });
 
   it('answers the recorded body for empty scopes', async () => {
@@ -254,7 +256,7 @@ describe('wire format', () => {
       body,
     });
     expect(response.status).toBe(400);
-    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(response.headers.get('content-type')).toBe('application/json');
     const error = ((await response.json()) as { error: { code: string; message: string } }).error;
     expect(error.code).toEqual(expect.any(String));
     expect(error.message).toEqual(expect.any(String));
@@ -401,6 +403,14 @@ describe('stats', () => {
         },
         rejected: { authentication: 1, validation: 1, notFound: 2, throttled: 0, faults: 0 },
         identities: { active: 1 },
+        undelivered: {
+          createIdentity: 0,
+          getIdentity: 0,
+          issueToken: 0,
+          revokeTokens: 0,
+          deleteIdentity: 0,
+          exchangeTeamsToken: 0,
+        },
       });
     } finally {
       await counted.close();
