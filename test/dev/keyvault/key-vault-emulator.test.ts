@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 import path from 'node:path';
-import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningKeyVaultEmulator, startKeyVaultEmulator } from '../../../dev/keyvault/index.js';
@@ -34,7 +34,7 @@ afterAll(async () => {
   await vault.close();
 });
 
-const cryptoClient = (keyId: string, credential = new DefaultAzureCredential()) =>
+const cryptoClient = (keyId: string, credential: TokenCredential = new DefaultAzureCredential()) =>
   new CryptographyClient(keyId, credential, loopbackOptions);
 
 /** A request with any Host header (fetch refuses to set one); TLS still checks the certificate for localhost. */
