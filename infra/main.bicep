@@ -151,6 +151,17 @@ module communication 'app/communication.bicep' = {
   }
 }
 
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyVault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    principalId: apiIdentity.outputs.principalId
+  }
+}
+
 // The service's own settings (src/settings.ts). An empty value means "use the service's default".
 var serviceSettings = {
   COMMUNICATION_SERVICES_ENDPOINT: communication.outputs.endpoint
@@ -168,6 +179,7 @@ var serviceSettings = {
   TOKEN_DEFAULT_EXPIRES_IN_MINUTES: tokenDefaultExpiresInMinutes
   CORS_ALLOWED_ORIGINS: corsAllowedOrigins
   RATE_LIMIT_PER_MINUTE: rateLimitPerMinute
+  TOKEN_SEALING_KEY_URL: keyVault.outputs.keyUri
 }
 
 module api 'app/api.bicep' = {

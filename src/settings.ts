@@ -57,6 +57,23 @@ const integerText = (min: number, max: number) =>
     .transform(Number)
     .refine((value) => value >= min && value <= max, `must be an integer from ${min} to ${max}`);
 
+/**
+ * A Key Vault key identifier, `https://<vault>/keys/<name>[/<version>]`, as Bicep's `keyUri` gives it. HTTPS only,
+ * even on loopback: the Key Vault SDK sends a bearer token and refuses plain HTTP.
+ */
+const keyVaultKeyUrl = z
+  .string()
+  .trim()
+  .refine(
+    (value) =>
+      URL.canParse(value) &&
+      new URL(value).protocol === 'https:' &&
+      new URL(value).search === '' &&
+      new URL(value).hash === '' &&
+      /^\/keys\/[A-Za-z0-9-]{1,127}(\/[A-Za-z0-9]{1,64})?$/.test(new URL(value).pathname),
+    'must be a Key Vault key identifier (https://<vault>.vault.azure.net/keys/<name>[/<version>])',
+  );
+
 /** `endpoint=<url>;accesskey=<base64>`, in that order, as the ACS SDK parses it. */
 const acsConnectionString = z
   .string()
@@ -124,6 +141,7 @@ export const settingsSchema = z.object({
   TOKEN_SCOPES_BY_ROLE: scopesByRoleSchema.optional(),
   TOKEN_REUSE: booleanText.default(true),
   TOKEN_REUSE_MAX_ENTRIES: integerText(1, 1_000_000).default(10_000),
+  TOKEN_SEALING_KEY_URL: keyVaultKeyUrl.optional(),
   IDENTITY_STORE: z.enum(['table', 'memory']).optional(),
   IDENTITY_STORE_CONNECTION_STRING: storageConnectionString.optional(),
   AzureWebJobsStorage: storageConnectionString.optional(),
@@ -185,6 +203,15 @@ function checkCombinations(raw: RawSettings, ctx: z.RefinementCtx): boolean {
       'is table but no storage is configured (set IDENTITY_STORE_CONNECTION_STRING, AzureWebJobsStorage or IDENTITY_STORE_ENDPOINT)',
     );
   }
+  const storeIsTable =
+    raw.IDENTITY_STORE !== 'memory' &&
+    (raw.IDENTITY_STORE === 'table' || storageConnection(raw) !== undefined);
+  if (raw.TOKEN_SEALING_KEY_URL !== undefined && !storeIsTable) {
+    fail(
+      'TOKEN_SEALING_KEY_URL',
+      'needs the table identity store (the wrapped sealing keys are kept in a table next to the identity table)',
+    );
+  }
   return valid;
 }
 
@@ -240,7 +267,14 @@ function toSettings(raw: RawSettings) {
       defaultScopes: raw.TOKEN_DEFAULT_SCOPES,
       defaultExpiresInMinutes: raw.TOKEN_DEFAULT_EXPIRES_IN_MINUTES,
       scopesByRole: raw.TOKEN_SCOPES_BY_ROLE,
-      reuse: { enabled: raw.TOKEN_REUSE, maxEntries: raw.TOKEN_REUSE_MAX_ENTRIES },
+      reuse: {
+        enabled: raw.TOKEN_REUSE,
+        maxEntries: raw.TOKEN_REUSE_MAX_ENTRIES,
+        /** The Key Vault key that wraps the key sealing shared reusable tokens (src/tokens/sealing/). */
+        sealingKey: raw.TOKEN_SEALING_KEY_URL
+          ? { keyUrl: raw.TOKEN_SEALING_KEY_URL, clientId: raw.AZURE_CLIENT_ID }
+          : undefined,
+      },
     },
     store,
     requestTimeoutMs: raw.REQUEST_TIMEOUT_MS,

@@ -143,9 +143,18 @@ describe('infra: no secrets, identity everywhere, sensible transport settings', 
           scope: 'applicationInsights',
           scopeType: 'Microsoft.Insights/components',
         },
+        // Token sealing (infra/app/keyvault.bicep): wrap/unwrap on the one key, not the vault.
+        {
+          roleKey: 'keyVaultCryptoServiceEncryptionUser',
+          scope: 'sealingKey',
+          scopeType: 'Microsoft.KeyVault/vaults/keys',
+        },
       ]),
     );
-    expect(granted).toHaveLength(4);
+    expect(granted).toHaveLength(5);
+    expect(withoutComments(bicepFiles.get('app/keyvault.bicep')!)).toContain(
+      "keyVaultCryptoServiceEncryptionUser: 'e147488a-f6f5-4113-8e2d-b22465e65bf6'",
+    );
 
     const rbac = bicepFiles.get('app/rbac.bicep')!;
     for (const [key, id] of Object.entries(ROLE)) {

@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { isLoopbackUrl } from '../../src/http/loopback.js';
+import type { EntraAuthority, EntraPrincipal } from '../emulator/entra.js';
+import { BodyTooLargeError, parseJson, readBody, sendJson } from '../emulator/http.js';
+import { managedIdentityApiVersion } from '../emulator/managed-identity.js';
+import {
+  type KeyStore,
+  type KeyVersion,
+  keyBundle,
+  unwrap,
+  type WrapAlgorithm,
+  wrap,
+  wrapAlgorithms,
+} from './keys.js';
+
+/** The resource Key Vault names in its challenge; the SDK asks the credential for `<resource>/.default`. */
+export const keyVaultResource = 'https://vault.azure.net';
+const keyVaultAudiences = [keyVaultResource, `${keyVaultResource}/`];
+
+export type KeyVaultOperation = 'getKey' | 'wrapKey' | 'unwrapKey' | 'challenge' | 'managedIdentityToken';
+
+export interface KeyVaultContext {
+  /** `https://127.0.0.1:<port>`, no trailing slash: what key ids start with. */
+  vaultUrl: string;
+  keys: KeyStore;
+  entra: EntraAuthority;
+  clock: () => number;
+  /** The App Service managed identity protocol: the header secret and the identities it serves. */
+  identities: {
+    header: string;
+    systemAssigned: EntraPrincipal;
+    userAssigned: ReadonlyMap<string, EntraPrincipal>;
+  };
+  /** Client ids whose role assignment on the keys was taken away: their valid tokens get 403. */
+  denied: Set<string>;
+  counts: Record<KeyVaultOperation, number>;
+}
+
+interface KeyVaultError {
+  code: string;
+  message: string;
+  innererror?: { code: string };
+}
+
+const fail = (
+  res: ServerResponse,
+  status: number,
+  error: KeyVaultError,
+  headers: Record<string, string> = {},
+) => sendJson(res, status, { error }, headers);
+
+/**
+ * The Key Vault keys data plane as @azure/keyvault-keys uses it for envelope encryption: challenge-based bearer
+ * authentication, GET a key (version or current), wrapkey and unwrapkey; plus an App Service managed identity
+ * endpoint (`/msi/token`) that mints the bearer tokens, so the real credential classes run unmodified.
+ */
+export function createKeyVaultListener(ctx: KeyVaultContext) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const requestId = req.headers['x-ms-client-request-id'];
+    if (typeof requestId === 'string') res.setHeader('x-ms-client-request-id', requestId);
+    route(ctx, req, res).catch((error: unknown) => {
+      if (res.headersSent) res.destroy();
+      else if (error instanceof BodyTooLargeError) {
+        fail(res, 413, { code: 'RequestEntityTooLarge', message: 'The request body is larger than 1 MiB.' });
+      } else
+        fail(res, 500, {
+          code: 'InternalServerError',
+          message: 'The emulator failed to handle the request.',
+        });
+    });
+  };
+}
+
+async function route(ctx: KeyVaultContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // A loopback server must not answer for other names (DNS rebinding): a browser page could otherwise reach it.
+  const host = req.headers.host ?? '';
+  if (!URL.canParse(`https://${host}`) || !isLoopbackUrl(new URL(`https://${host}`))) {
+    return fail(res, 421, {
+      code: 'MisdirectedRequest',
+      message: 'This emulator answers loopback hosts only.',
+    });
+  }
+  const url = new URL(req.url ?? '/', 'https://emulator.invalid');
+  let segments: string[];
+  try {
+    segments = url.pathname.split('/').slice(1).map(decodeURIComponent);
+  } catch {
+    return notFound(res);
+  }
+  if (segments[0] === 'msi' && segments[1] === 'token' && segments.length === 2) {
+    return managedIdentityToken(ctx, req, url, res);
+  }
+  if (segments[0] !== 'keys' || segments.length < 2 || segments.length > 4) return notFound(res);
+  const [, name = '', version = '', action] = segments;
+  const operation: KeyVaultOperation | undefined =
+    action === undefined
+      ? 'getKey'
+      : action === 'wrapkey'
+        ? 'wrapKey'
+        : action === 'unwrapkey'
+          ? 'unwrapKey'
+          : undefined;
+  if (!operation) return notFound(res);
+  if (req.method !== (operation === 'getKey' ? 'GET' : 'POST')) {
+    return fail(res, 405, { code: 'MethodNotAllowed', message: `${req.method} is not supported here.` });
+  }
+  if (!url.searchParams.get('api-version')) {
+    return fail(res, 400, {
+      code: 'BadParameter',
+      message: "The 'api-version' query parameter is required.",
+    });
+  }
+
+  const principal = await authenticate(ctx, req.headers.authorization);
+  if (!principal) {
+    ctx.counts.challenge++;
+    return fail(
+      res,
+      401,
+      { code: 'Unauthorized', message: 'AKV10000: Request is missing a valid Bearer token.' },
+      {
+        'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${ctx.entra.tenantId}", resource="${keyVaultResource}"`,
+      },
+    );
+  }
+  if (ctx.denied.has(principal.appId)) {
+    return fail(res, 403, {
+      code: 'Forbidden',
+      message: 'Caller is not authorized to perform action on resource.',
+      innererror: { code: 'ForbiddenByRbac' },
+    });
+  }
+
+  const key = ctx.keys.find(name, version);
+  if (!key) {
+    return fail(res, 404, {
+      code: 'KeyNotFound',
+      message: `A key with (name/id) ${name}${version ? `/${version}` : ''} was not found in this key vault.`,
+    });
+  }
+  if (!key.enabled) {
+    return fail(res, 403, {
+      code: 'Forbidden',
+      message: `Operation ${operation} is not allowed on a disabled key.`,
+      innererror: { code: 'KeyDisabled' },
+    });
+  }
+  const kid = `${ctx.vaultUrl}/keys/${key.name}/${key.version}`;
+  ctx.counts[operation]++;
+  if (operation === 'getKey') return sendJson(res, 200, keyBundle(key, kid));
+  return keyOperation(operation, key, kid, req, res);
+}
+
+async function keyOperation(
+  operation: 'wrapKey' | 'unwrapKey',
+  key: KeyVersion,
+  kid: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const parsed = parseJson(await readBody(req));
+  const body = parsed.ok ? (parsed.value as { alg?: unknown; value?: unknown } | undefined) : undefined;
+  const algorithm = body?.alg;
+  if (typeof algorithm !== 'string' || !wrapAlgorithms.includes(algorithm as WrapAlgorithm)) {
+    return fail(res, 400, {
+      code: 'BadParameter',
+      message: `Invalid algorithm: expected one of ${wrapAlgorithms.join(', ')}.`,
+    });
+  }
+  if (typeof body?.value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(body.value)) {
+    return fail(res, 400, { code: 'BadParameter', message: "The 'value' must be base64url." });
+  }
+  const value = Buffer.from(body.value, 'base64url');
+  const result =
+    operation === 'wrapKey'
+      ? wrap(key, algorithm as WrapAlgorithm, value)
+      : unwrap(key, algorithm as WrapAlgorithm, value);
+  if (!result) return fail(res, 400, { code: 'BadParameter', message: 'The parameter is incorrect.' });
+  sendJson(res, 200, { kid, value: result.toString('base64url') });
+}
+
+/** The caller behind a bearer token minted by this emulator's identity endpoint for Key Vault, unexpired. */
+async function authenticate(
+  ctx: KeyVaultContext,
+  authorization: string | undefined,
+): Promise<EntraPrincipal | undefined> {
+  const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
+  if (!token) return undefined;
+  try {
+    const { payload } = await jwtVerify(
+      token,
+      createLocalJWKSet(ctx.entra.jwks as Parameters<typeof createLocalJWKSet>[0]),
+      {
+        issuer: ctx.entra.issuer,
+        audience: keyVaultAudiences,
+        currentDate: new Date(ctx.clock()),
+      },
+    );
+    if (typeof payload.appid !== 'string' || typeof payload.oid !== 'string') return undefined;
+    return { appId: payload.appid, objectId: payload.oid, tenantId: String(payload.tid) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** GET /msi/token?api-version=2019-08-01&resource=...[&client_id=...] with X-IDENTITY-HEADER, as App Service serves it. */
+async function managedIdentityToken(
+  ctx: KeyVaultContext,
+  req: IncomingMessage,
+  url: URL,
+  res: ServerResponse,
+): Promise<void> {
+  const refuse = (statusCode: number, message: string) =>
+    sendJson(res, statusCode, { statusCode, message, correlationId: randomUUID() });
+  if (req.method !== 'GET') return refuse(405, 'Only GET is supported.');
+  if (req.headers['x-identity-header'] !== ctx.identities.header) {
+    return refuse(401, 'The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER.');
+  }
+  if (url.searchParams.get('api-version') !== managedIdentityApiVersion) {
+    return refuse(400, `The api-version must be '${managedIdentityApiVersion}'.`);
+  }
+  const resource = url.searchParams.get('resource');
+  if (!resource) return refuse(400, "The 'resource' query parameter is required.");
+  const clientId = url.searchParams.get('client_id');
+  const principal =
+    clientId === null
+      ? ctx.identities.systemAssigned
+      : ctx.identities.userAssigned.get(clientId.toLowerCase());
+  if (!principal) return refuse(400, 'Unable to load the proper Managed Identity.');
+  ctx.counts.managedIdentityToken++;
+  const { token, expiresOn } = await ctx.entra.mintManagedIdentityToken(principal, resource, ctx.clock());
+  sendJson(res, 200, {
+    access_token: token,
+    expires_on: String(expiresOn),
+    resource,
+    token_type: 'Bearer',
+    client_id: principal.appId,
+  });
+}
+
+function notFound(res: ServerResponse): void {
+  fail(res, 404, { code: 'NotFound', message: 'The requested resource does not exist.' });
+}

@@ -1,0 +1,105 @@
+// The Key Vault key that wraps the data keys sealing shared reusable tokens (docs/token-sealing.md). RBAC
+// authorization only (no access policies), soft delete and purge protection on. The key is RSA and created inside
+// the vault by this deployment, so its private half never leaves the vault; the app's identity may read it and
+// wrap/unwrap with it, on this one key, and nothing else.
+param name string
+param location string = resourceGroup().location
+param tags object = {}
+
+@description('Principal id of the app\'s user-assigned identity.')
+param principalId string
+
+@description('Name of the RSA key; TOKEN_SEALING_KEY_URL names it without a version, so rotations are followed.')
+param keyName string = 'token-sealing'
+
+var roleDefinitionIds = {
+  // Read key metadata, wrapKey and unwrapKey: the narrowest built-in role that allows envelope encryption
+  // (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/security). Key Vault Crypto User
+  // would add encrypt, decrypt, sign and verify, which the app does not need.
+  keyVaultCryptoServiceEncryptionUser: 'e147488a-f6f5-4113-8e2d-b22465e65bf6'
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: name
+  location: location
+  tags: tags
+  properties: {
+    tenantId: tenant().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    // A deleted or purged key would make every sealed token unreadable; with purge protection nobody can purge the
+    // vault or the key before the retention ends (azd down --purge cannot either, see docs/token-sealing.md).
+    enablePurgeProtection: true
+    enabledForDeployment: false
+    enabledForDiskEncryption: false
+    enabledForTemplateDeployment: false
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource sealingKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
+  parent: vault
+  name: keyName
+  tags: tags
+  properties: {
+    kty: 'RSA'
+    keySize: 3072
+    keyOps: [
+      'wrapKey'
+      'unwrapKey'
+    ]
+    attributes: {
+      enabled: true
+      exportable: false
+    }
+    // A new version every 90 days. The app seals with the newest version within an hour; older versions stay
+    // enabled, so tokens they sealed keep opening until they expire (at most 24 hours).
+    rotationPolicy: {
+      attributes: {
+        expiryTime: 'P2Y'
+      }
+      lifetimeActions: [
+        {
+          trigger: {
+            timeAfterCreate: 'P90D'
+          }
+          action: {
+            type: 'rotate'
+          }
+        }
+        {
+          trigger: {
+            timeBeforeExpiry: 'P30D'
+          }
+          action: {
+            type: 'notify'
+          }
+        }
+      ]
+    }
+  }
+}
+
+resource sealingKeyUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(sealingKey.id, principalId, roleDefinitionIds.keyVaultCryptoServiceEncryptionUser)
+  scope: sealingKey
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.keyVaultCryptoServiceEncryptionUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'Token service: wrap and unwrap the data keys that seal shared reusable tokens'
+  }
+}
+
+output name string = vault.name
+@description('The versionless key identifier: the app follows the newest version.')
+output keyUri string = sealingKey.properties.keyUri
