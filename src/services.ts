@@ -10,7 +10,8 @@ import type { IdentityStore } from './identities/identity-store.js';
 import { consoleLogger, type Logger } from './log.js';
 import { routes } from './routes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
-import { InstanceTokenReuse, type TokenReuse } from './tokens/token-reuse.js';
+import { createTokenSealer } from './tokens/sealing/index.js';
+import { InstanceTokenReuse, SharedTokenReuse, type TokenReuse } from './tokens/token-reuse.js';
 
 /** Everything a handler needs, built once per process (or once per local host) from the settings. */
 export interface Services {
@@ -24,6 +25,18 @@ export interface Services {
   readonly log: Logger;
   /** Steps every request passes through around authentication (CORS, rate limits). */
   readonly policies: readonly RequestPolicy[];
+}
+
+/**
+ * TOKEN_REUSE's adapter: shared through the identity store when tokens can be sealed (src/tokens/sealing), else
+ * kept in this instance's memory; undefined when reuse is off.
+ */
+function createTokenReuse(settings: Settings, store: IdentityStore, log: Logger): TokenReuse | undefined {
+  const { reuse } = settings.tokens;
+  if (!reuse.enabled) return undefined;
+  const sealer = createTokenSealer(settings, log);
+  const options = { maxEntries: reuse.maxEntries };
+  return sealer ? new SharedTokenReuse(store, sealer, options) : new InstanceTokenReuse(options);
 }
 
 /** Either working services, or the names of the settings that keep the service from working (never values). */
@@ -53,14 +66,13 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         'Identity mappings are kept in memory: they are lost on restart and not shared between instances.',
     });
   }
-  const { reuse } = settings.tokens;
   const store = createIdentityStore(settings.store);
   return {
     settings,
     acs: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
     caller: createCallerValidator(settings.auth, options.jwt),
     store,
-    reuse: reuse.enabled ? new InstanceTokenReuse({ maxEntries: reuse.maxEntries }) : undefined,
+    reuse: createTokenReuse(settings, store, log),
     log,
     // CORS first: a preflight is answered before the rate limit or authentication see it.
     policies: [

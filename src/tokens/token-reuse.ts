@@ -8,6 +8,7 @@ import {
   userKeyOf,
   type Versioned,
 } from '../identities/identity-store.js';
+import { sealingBinding, type TokenSealer } from './sealing/index.js';
 import { CLOCK_SKEW_MS, type TokenGrant, type TokenOrder } from './tokens.js';
 
 /**
@@ -105,13 +106,6 @@ export class InstanceTokenReuse implements TokenReuse {
   }
 }
 
-/** Seals values bound to a context (src/tokens/sealing/): a sealed value opens only with the same binding. */
-export interface Sealer {
-  seal(plaintext: string, binding: string): Promise<string>;
-  /** Undefined when the value does not open: another binding, a key rotated away, or tampering. */
-  open(sealed: string, binding: string): Promise<string | undefined>;
-}
-
 const sharedEntriesSchema = z.array(
   z.object({
     order: z.string(),
@@ -130,26 +124,32 @@ const MAX_SHARED_ORDERS = 4;
  * issuer, user and identity, so a sealed value copied to another row does not open), and any instance that reads
  * the record can hand them back. Remembering is one conditional write per ACS issue, never per request; a write
  * that loses a race is dropped (the next request issues again). Revocation and erasure rewrite the record, so a
- * kept token goes with them.
+ * kept token goes with them. While the sealing key cannot be had (Key Vault unreachable), tokens are kept in this
+ * instance's memory instead, judged by the same rules.
  */
 export class SharedTokenReuse implements TokenReuse {
   readonly #clock: () => number;
+  readonly #fallback: InstanceTokenReuse;
 
   constructor(
     private readonly store: IdentityStore,
-    private readonly sealer: Sealer,
-    options: { clock?: () => number } = {},
+    private readonly sealer: TokenSealer,
+    options: { maxEntries: number; clock?: () => number },
   ) {
     this.#clock = options.clock ?? Date.now;
+    this.#fallback = new InstanceTokenReuse(options);
   }
 
-  async find(user: UserKey, order: TokenOrder, { record }: Versioned): Promise<TokenGrant | undefined> {
+  async find(user: UserKey, order: TokenOrder, current: Versioned): Promise<TokenGrant | undefined> {
+    const { record } = current;
     const { communicationUserId } = record;
     if (communicationUserId === undefined) return undefined;
     const key = orderKeyOf(order);
-    const entry = (await this.#open(user, record)).find((candidate) => candidate.order === key);
-    if (!entry || !usable({ communicationUserId, ...entry }, record, this.#clock())) return undefined;
-    return { communicationUserId, token: entry.token, expiresOn: new Date(entry.expiresAt) };
+    const entry = (await this.#open(record)).find((candidate) => candidate.order === key);
+    if (entry && usable({ communicationUserId, ...entry }, record, this.#clock())) {
+      return { communicationUserId, token: entry.token, expiresOn: new Date(entry.expiresAt) };
+    }
+    return this.#fallback.find(user, order, current);
   }
 
   async remember(
@@ -157,14 +157,15 @@ export class SharedTokenReuse implements TokenReuse {
     order: TokenOrder,
     grant: TokenGrant,
     requestedAt: number,
-    { record, version }: Versioned,
+    current: Versioned,
   ): Promise<void> {
+    const { record, version } = current;
     const now = this.#clock();
     const expiresAt = grant.expiresOn.getTime();
     if (record.communicationUserId !== grant.communicationUserId) return;
     if (!isWorthReusing(expiresAt, requestedAt, now)) return;
     const key = orderKeyOf(order);
-    const kept = (await this.#open(user, record)).filter(
+    const kept = (await this.#open(record)).filter(
       (entry) =>
         entry.order !== key &&
         usable({ communicationUserId: grant.communicationUserId, ...entry }, record, now),
@@ -173,17 +174,20 @@ export class SharedTokenReuse implements TokenReuse {
       ...kept.slice(-(MAX_SHARED_ORDERS - 1)),
       { order: key, token: grant.token, expiresAt, requestedAt },
     ];
+    let reusableTokens: string;
     try {
-      const reusableTokens = await this.sealer.seal(JSON.stringify(entries), bindingOf(record));
-      await this.store.replace({ ...record, reusableTokens }, version);
+      reusableTokens = await this.sealer.seal(JSON.stringify(entries), bindingOf(record));
     } catch {
-      // The token is issued and answered either way; only its reuse is lost.
+      await this.#fallback.remember(user, order, grant, requestedAt);
+      return;
     }
+    // The token is issued and answered either way; a lost race or a store hiccup only loses its reuse.
+    await this.store.replace({ ...record, reusableTokens }, version).catch(() => undefined);
   }
 
-  async #open(user: UserKey, record: IdentityRecord): Promise<SharedEntry[]> {
+  async #open(record: IdentityRecord): Promise<SharedEntry[]> {
     if (record.reusableTokens === undefined || record.communicationUserId === undefined) return [];
-    const opened = await this.sealer.open(record.reusableTokens, bindingOf({ ...record, ...user }));
+    const opened = await this.sealer.open(record.reusableTokens, bindingOf(record));
     if (opened === undefined) return [];
     try {
       return sharedEntriesSchema.parse(JSON.parse(opened));
@@ -194,6 +198,10 @@ export class SharedTokenReuse implements TokenReuse {
 }
 
 /** What a sealed value is bound to: the row it was written for, down to the identity. */
-function bindingOf(record: Pick<IdentityRecord, 'issuer' | 'userId' | 'communicationUserId'>): string {
-  return JSON.stringify([record.issuer, record.userId, record.communicationUserId]);
+function bindingOf(record: IdentityRecord): string {
+  return sealingBinding({
+    issuer: record.issuer,
+    userId: record.userId,
+    communicationUserId: record.communicationUserId ?? '',
+  });
 }

@@ -29,6 +29,7 @@ describe('servicesFromEnvironment', () => {
     expect(events.map(({ level, event }) => [level, event.event])).toEqual([
       ['warning', 'anonymous_mode'],
       ['warning', 'memory_identity_store'],
+      ['information', 'token_sealing_development_key'],
     ]);
   });
 
@@ -44,6 +45,30 @@ describe('servicesFromEnvironment', () => {
       { log },
     );
     expect(state.ready && state.services.settings.store.kind).toBe('table');
-    expect(events).toEqual([]);
+    // Azurite is local, so reusable tokens are shared through it, sealed with the public development key.
+    expect(events.map(({ level, event }) => [level, event.event])).toEqual([
+      ['information', 'token_sealing_development_key'],
+    ]);
+  });
+
+  it('keeps reusable tokens per instance, and says why, for a remote store without a sealing key', () => {
+    const { events, log } = capture();
+    const remote = {
+      COMMUNICATION_SERVICES_CONNECTION_STRING: ACS,
+      AUTH_ISSUER: 'https://issuer.example',
+      AUTH_AUDIENCE: 'api://x',
+      IDENTITY_STORE_ENDPOINT: 'https://account.table.core.windows.net',
+    };
+    const state = servicesFromEnvironment(remote, { log });
+    expect(state.ready && state.services.reuse?.constructor.name).toBe('InstanceTokenReuse');
+    expect(events.map(({ level, event }) => [level, event.event])).toEqual([
+      ['warning', 'token_sealing_off'],
+    ]);
+    expect(JSON.stringify(events)).toContain('TOKEN_SEALING_KEY_URL');
+
+    const off = capture();
+    const noReuse = servicesFromEnvironment({ ...remote, TOKEN_REUSE: 'false' }, { log: off.log });
+    expect(noReuse.ready && noReuse.services.reuse).toBeUndefined();
+    expect(off.events).toEqual([]);
   });
 });
