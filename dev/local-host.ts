@@ -35,7 +35,11 @@ export interface LocalHost {
   port: number;
   /** This host's services, e.g. for a test to list the identity store's mappings. */
   services: ServicesState;
-  close(): Promise<void>;
+  /**
+   * Stops the host. With `graceMs`, as the Functions host does on SIGTERM: no new connections, requests in flight
+   * finish (up to `graceMs`), then the rest is cut; without, everything is cut at once (tests).
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 const consoleLog = (level: LogLevel, line: string) => {
@@ -121,7 +125,14 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     ...(options.jwt ? { jwt: options.jwt } : {}),
   });
 
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
   const server = createServer(async (request, response) => {
+    inFlight++;
+    response.once('close', () => {
+      inFlight--;
+      if (inFlight === 0) drained?.();
+    });
     const invocationId = randomUUID();
     const method = (request.method ?? 'GET').toUpperCase();
     try {
@@ -226,10 +237,18 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     url: `http://${host}:${port}`,
     port,
     services,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    async close({ graceMs = 0 } = {}) {
+      const closed = new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+      });
+      if (graceMs > 0 && inFlight > 0) {
+        const allAnswered = new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+        await Promise.race([allAnswered, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+      }
+      server.closeAllConnections();
+      await closed;
+    },
   };
 }
