@@ -39,7 +39,9 @@ describe('GET /api/health', () => {
       const body = (await down.json()) as Record<string, unknown>;
       // A store on this machine is named, with what to start; nothing else of the connection string is.
       expect(body).toMatchObject({ status: 503 });
-      expect(body.detail).toContain(`Azure Table Storage at http://127.0.0.1:${azurite.port}/devstoreaccount1`);
+      expect(body.detail).toContain(
+        `Azure Table Storage at http://127.0.0.1:${azurite.port}/devstoreaccount1`,
+      );
       expect(body.detail).toContain('Azurite is expected there');
       expect(JSON.stringify(body)).not.toMatch(/AccountKey|Eby8vdM0/);
 
