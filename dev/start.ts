@@ -2,13 +2,25 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { settingsSchema } from '../src/settings.js';
+import { loadSettings, type Settings, SettingsError, settingsSchema } from '../src/settings.js';
+import {
+  type AzuriteTable,
+  answersOn,
+  DEVELOPMENT_STORAGE_TABLE_HOST,
+  DEVELOPMENT_STORAGE_TABLE_PORT,
+  startAzuriteTable,
+  usesDevelopmentStorage,
+} from './azurite.js';
 import { type DemoServer, demoBannerLine, startDemoServer } from './demo-server.js';
 import { type DevIssuer, startDevIssuer } from './dev-issuer.js';
 import { type RunningEmulator, startEmulator } from './emulator/index.js';
 import { type LocalHost, startLocalHost } from './local-host.js';
+import { banner, failedBox, invalidSettingsBox, type PortSetting, portTakenBox } from './start-messages.js';
 
 const DEFAULT_PORT = 7071;
+/** The admin role npm start turns the admin routes on with, when it runs the development identity provider. */
+export const DEV_ADMIN_ROLE = 'Tokens.Admin';
+const SETTINGS_FILE = 'local.settings.json';
 
 const localSettingsSchema = z.object({
   IsEncrypted: z.boolean().optional(),
@@ -17,22 +29,52 @@ const localSettingsSchema = z.object({
 
 /** `local.settings.json` Values from `dir`, as `func start` reads them; {} when the file is absent. */
 export function readLocalSettings(dir: string): Record<string, string> {
-  const file = path.join(dir, 'local.settings.json');
+  const file = path.join(dir, SETTINGS_FILE);
   if (!existsSync(file)) return {};
-  const parsed = localSettingsSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    // JSON.parse's own message may quote the file, and with it a connection string.
+    throw new Error(`${file} is not valid JSON`);
+  }
+  const parsed = localSettingsSchema.safeParse(json);
   if (!parsed.success)
     throw new Error(`${file} must be {"IsEncrypted": false, "Values": {"NAME": "value", ...}}`);
   if (parsed.data.IsEncrypted) throw new Error(`${file} is encrypted; decrypt it with func settings decrypt`);
   return parsed.data.Values;
 }
 
+/** A port that another process holds; its message names the setting that chose the port and how to pick another. */
+export class PortTakenError extends Error {
+  override readonly name = 'PortTakenError';
+  constructor(
+    readonly setting: PortSetting,
+    readonly port: number,
+  ) {
+    super(portTakenBox(setting, port));
+  }
+}
+
+/** Runs `start`, which listens on `port`, turning "address in use" into the setting to change. */
+async function listening<T>(setting: PortSetting, port: number, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new PortTakenError(setting, port);
+    throw error;
+  }
+}
+
 export interface Development {
   host: LocalHost;
   emulator?: RunningEmulator;
   issuer?: DevIssuer;
-  /** The browser demo (README, "Try it in a browser"), on its own origin; only with the development identity provider. */
+  /** The browser demo (docs/running-locally.md), on its own origin; only with the development identity provider. */
   demo?: DemoServer;
-  /** The ready-to-paste instructions printed at start-up. */
+  /** Azurite, when the settings ask for development storage and none was running. */
+  azurite?: AzuriteTable;
+  /** The ready-to-paste instructions printed at start-up, and a box naming each invalid setting if any. */
   banner: string;
   close(): Promise<void>;
 }
@@ -41,46 +83,40 @@ function isSet(env: Record<string, string | undefined>, name: string) {
   return (env[name] ?? '').trim() !== '';
 }
 
-function bannerFor(
-  dev: Omit<Development, 'banner' | 'close'>,
-  env: Record<string, string | undefined>,
-): string {
-  const api = `http://localhost:${dev.host.port}/api`;
-  const lines = [
-    '',
-    `ACS token service listening on ${api}`,
-    `  POST ${api}/token    GET ${api}/token?scopes=chat,voip    GET ${api}/health`,
-    dev.emulator
-      ? `  ACS emulator (in-process, no Azure account): ${dev.emulator.endpoint}`
-      : '  ACS: the configured Communication Services resource',
-    dev.issuer
-      ? `  Development identity provider: ${dev.issuer.issuer} (audience ${dev.issuer.audience})`
-      : `  Caller validation: AUTH_MODE=${env.AUTH_MODE ?? 'jwt'}`,
-    ...(dev.demo ? [demoBannerLine(dev.demo, env.CORS_ALLOWED_ORIGINS)] : []),
-    `  Identity store: ${dev.host.services.ready ? dev.host.services.services.settings.store.kind : 'unavailable (see the settings error above)'}`,
-    '',
-  ];
-  if (dev.issuer) {
-    lines.push(
-      'Try it:',
-      `  TOKEN=$(curl -s -X POST ${dev.issuer.issuer}/token -H 'Content-Type: application/json' -d '{"user":"alice"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')`,
-      `  curl -s -X POST ${api}/token -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"scopes":["chat","voip"]}'`,
-      '',
-    );
-  } else {
-    lines.push(
-      'Try it (with a token from your identity provider):',
-      `  curl -s -X POST ${api}/token -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"scopes":["chat","voip"]}'`,
-      '',
-    );
+/** The settings, or the problems of each invalid one (names and reasons, never values). */
+function validated(settings: Record<string, string | undefined>) {
+  try {
+    return { settings: loadSettings(settings) };
+  } catch (error) {
+    if (error instanceof SettingsError) return { problems: error.problems };
+    throw error;
   }
-  return lines.join('\n');
+}
+
+function asksForDevelopmentStorage(settings: Settings | undefined): boolean {
+  const store = settings?.store;
+  return (
+    store?.kind === 'table' &&
+    store.connection.kind === 'connectionString' &&
+    usesDevelopmentStorage(store.connection.connectionString)
+  );
+}
+
+function describeStore(settings: Settings, azurite: AzuriteTable | undefined): string {
+  const { store } = settings;
+  if (store.kind === 'memory') return 'in memory (mappings are lost when npm start stops)';
+  const where = `http://${DEVELOPMENT_STORAGE_TABLE_HOST}:${DEVELOPMENT_STORAGE_TABLE_PORT}`;
+  if (azurite) return `Azure Table Storage on Azurite at ${where}, started by npm start, in memory`;
+  if (asksForDevelopmentStorage(settings))
+    return `Azure Table Storage on the Azurite already running at ${where}`;
+  return `Azure Table Storage, table ${store.tableName}`;
 }
 
 /**
  * What `npm start` runs: the settings from local.settings.json overridden by the environment (as `func start`
  * does), an in-process ACS emulator when no ACS setting is given, a development identity provider when no
- * AUTH_ISSUER is given (in jwt mode), and the local host on `port`.
+ * AUTH_ISSUER is given (in jwt mode), Azurite when the settings ask for development storage and nothing answers on
+ * its port, and the local host on `port`.
  */
 export async function startDevelopment(options: {
   port: number;
@@ -96,6 +132,9 @@ export async function startDevelopment(options: {
   for (const [name, value] of Object.entries(options.env)) if (value !== undefined) env[name] = value;
 
   const started: { close(): Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const piece of started.reverse()) await piece.close();
+  };
   try {
     let emulator: RunningEmulator | undefined;
     if (
@@ -108,42 +147,68 @@ export async function startDevelopment(options: {
     }
     let issuer: DevIssuer | undefined;
     if ((env.AUTH_MODE ?? 'jwt') === 'jwt' && !isSet(env, 'AUTH_ISSUER')) {
-      issuer = await startDevIssuer({ port: options.issuerPort ?? 0 });
+      issuer = await listening('DEV_ISSUER_PORT', options.issuerPort ?? 0, () =>
+        startDevIssuer({ port: options.issuerPort ?? 0 }),
+      );
       started.push(issuer);
       env.AUTH_ISSUER = issuer.issuer;
       env.AUTH_AUDIENCE = issuer.audience;
+      // The development provider signs any role asked for, so the admin routes can be tried without setup.
+      if (!isSet(env, 'AUTH_ADMIN_ROLE')) env.AUTH_ADMIN_ROLE = DEV_ADMIN_ROLE;
     }
     // The demo signs users in with the dev issuer and calls the service from another origin: CORS must allow it.
     let demo: DemoServer | undefined;
     let serviceUrl = '';
     if (issuer) {
-      demo = await startDemoServer({
-        port: options.demoPort ?? 0,
-        serviceUrl: () => serviceUrl,
-        issuerUrl: issuer.issuer,
-      });
+      const issuerUrl = issuer.issuer;
+      demo = await listening('DEMO_PORT', options.demoPort ?? 0, () =>
+        startDemoServer({ port: options.demoPort ?? 0, serviceUrl: () => serviceUrl, issuerUrl }),
+      );
       started.push(demo);
       if (!isSet(env, 'CORS_ALLOWED_ORIGINS')) env.CORS_ALLOWED_ORIGINS = demo.origins.join(',');
     }
     const settings = Object.fromEntries(Object.entries(env).filter(([name]) => known.has(name)));
-    const host = await startLocalHost({ port: options.port, host: '127.0.0.1', env: settings });
+    const checked = validated(settings);
+
+    let azurite: AzuriteTable | undefined;
+    if (
+      asksForDevelopmentStorage(checked.settings) &&
+      !(await answersOn(DEVELOPMENT_STORAGE_TABLE_HOST, DEVELOPMENT_STORAGE_TABLE_PORT))
+    ) {
+      const running = await startAzuriteTable(DEVELOPMENT_STORAGE_TABLE_PORT);
+      azurite = running;
+      started.push({ close: () => running.stop() });
+    }
+
+    const host = await listening('PORT', options.port, () =>
+      startLocalHost({ port: options.port, host: '127.0.0.1', env: settings }),
+    );
     started.push(host);
     serviceUrl = `http://localhost:${host.port}`;
-    const parts = {
+
+    const text = banner({
+      api: `${serviceUrl}/api`,
+      ...(emulator ? { emulatorEndpoint: emulator.endpoint } : {}),
+      ...(issuer ? { issuer: { url: issuer.issuer, audience: issuer.audience } } : {}),
+      ...(demo ? { demoLine: demoBannerLine(demo, env.CORS_ALLOWED_ORIGINS) } : {}),
+      settings: checked.settings,
+      ...(checked.settings ? { store: describeStore(checked.settings, azurite) } : {}),
+      authMode: env.AUTH_MODE ?? 'jwt',
+    });
+    const settingsFile = existsSync(path.join(options.settingsDir, SETTINGS_FILE))
+      ? SETTINGS_FILE
+      : undefined;
+    return {
       host,
       ...(emulator ? { emulator } : {}),
       ...(issuer ? { issuer } : {}),
       ...(demo ? { demo } : {}),
-    };
-    return {
-      ...parts,
-      banner: bannerFor(parts, env),
-      close: async () => {
-        for (const piece of started.reverse()) await piece.close();
-      },
+      ...(azurite ? { azurite } : {}),
+      banner: checked.problems ? `${text}\n${invalidSettingsBox(checked.problems, settingsFile)}\n` : text,
+      close: stopAll,
     };
   } catch (error) {
-    for (const piece of started.reverse()) await piece.close();
+    await stopAll();
     throw error;
   }
 }
@@ -161,7 +226,7 @@ function portFrom(value: string | undefined): number {
  * port plus `offset` (7072, 7073), so the printed URLs stay the same from run to run; a free one when the service's
  * port is free too.
  */
-function companionPortFrom(name: string, servicePort: number, offset: number): number {
+function companionPortFrom(name: PortSetting, servicePort: number, offset: number): number {
   const value = process.env[name];
   if (value === undefined || value.trim() === '')
     return servicePort === 0 || servicePort + offset > 65535 ? 0 : servicePort + offset;
@@ -171,30 +236,47 @@ function companionPortFrom(name: string, servicePort: number, offset: number): n
   return port;
 }
 
+/**
+ * Calls `stop` once this process's parent is gone. `npm start` runs the script through `sh -c`, and npm forwards
+ * SIGTERM to that shell only; Debian's sh (dash) dies of it without passing it on, so the servers would outlive
+ * npm. A changed parent id is the one portable sign of that (the orphan is re-parented).
+ */
+function whenOrphaned(stop: () => void): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) stop();
+  }, 500).unref();
+}
+
 async function main() {
   const port = portFrom(process.env.PORT);
-  const dev = await startDevelopment({
+  const starting = startDevelopment({
     port,
     demoPort: companionPortFrom('DEMO_PORT', port, 1),
     issuerPort: companionPortFrom('DEV_ISSUER_PORT', port, 2),
     env: process.env,
     settingsDir: process.cwd(),
   });
-  console.log(dev.banner);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await dev.close();
-    process.exit(0);
+  // Registered before anything listens, so a signal during start-up still stops what has started.
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= starting
+      .then((dev) => dev.close())
+      .catch(() => undefined)
+      .finally(() => process.exit(0));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  whenOrphaned(stop);
+
+  const dev = await starting;
+  if (!stopping) console.log(dev.banner);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : 'npm start failed');
+    const message = error instanceof Error ? error.message : 'npm start failed';
+    console.error(error instanceof PortTakenError ? message : failedBox(message));
     process.exit(1);
   });
 }

@@ -298,7 +298,7 @@ export class SettingsError extends Error {
   override readonly name = 'SettingsError';
   readonly settingNames: readonly string[];
 
-  constructor(problems: readonly { setting: string; reason: string }[]) {
+  constructor(readonly problems: readonly { setting: string; reason: string }[]) {
     super(`Invalid settings: ${problems.map(({ setting, reason }) => `${setting} ${reason}`).join('; ')}`);
     this.settingNames = [...new Set(problems.map(({ setting }) => setting))];
   }

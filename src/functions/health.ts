@@ -2,6 +2,7 @@ import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import type { RequestScope } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
+import { storeUnavailableDetail } from '../identities/unavailable-detail.js';
 
 export const healthResponseSchema = z.object({ status: z.literal('ok') });
 
@@ -10,7 +11,7 @@ export async function health({ services }: RequestScope): Promise<HttpResponseIn
   try {
     await services.store.ping();
   } catch {
-    throw new ProblemError('unavailable', 'The identity store does not answer.', {
+    throw new ProblemError('unavailable', storeUnavailableDetail(services.settings.store), {
       headers: { 'Retry-After': '5' },
     });
   }

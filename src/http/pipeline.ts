@@ -8,6 +8,7 @@ import {
   type Principal,
 } from '../caller/principal.js';
 import { IdentityStoreUnavailableError } from '../identities/identity-store.js';
+import { storeUnavailableDetail } from '../identities/unavailable-detail.js';
 import type { Services, ServicesState } from '../services.js';
 import { outcomeOf, requestLogLine } from '../telemetry.js';
 import { refuseOversizedBody } from './body.js';
@@ -56,7 +57,12 @@ interface Outcome {
   reason?: string;
 }
 
-function toOutcome(error: unknown, invocationId: string, context: InvocationContext): Outcome {
+function toOutcome(
+  error: unknown,
+  invocationId: string,
+  context: InvocationContext,
+  services: Services,
+): Outcome {
   if (error instanceof ProblemError) {
     const { reason } = error.options;
     return { response: error.toResponse(invocationId), outcome: error.type, ...(reason ? { reason } : {}) };
@@ -115,7 +121,7 @@ function toOutcome(error: unknown, invocationId: string, context: InvocationCont
       outcome: 'store_unavailable',
       response: problem({
         type: 'unavailable',
-        detail: 'The identity store is unavailable. Retry later.',
+        detail: storeUnavailableDetail(services.settings.store),
         invocationId,
         headers: { 'Retry-After': RETRY_AFTER_SECONDS },
       }),
@@ -181,7 +187,7 @@ function pipeline(steps: RouteSteps): RouteHandler {
         });
         result = { response, outcome: outcomeOf(response) };
       } catch (error) {
-        result = toOutcome(error, invocationId, context);
+        result = toOutcome(error, invocationId, context, state.services);
       }
       for (const policy of state.services.policies) {
         if (policy.decorate) result.response = policy.decorate(scope, result.response);

@@ -150,7 +150,8 @@ describe('the identity store goes away', () => {
     for (const response of responses) {
       expect(response.status).toBe(503);
       expectSuccessOrRetryLater(response);
-      expect(response.text).not.toContain(String(azurite.port));
+      // A store on this machine (Azurite) is named so a developer knows what to start; its key never is.
+      expect(response.text).not.toMatch(/AccountKey|Eby8vdM0/);
       ledger.faultedLatency(response.elapsedMs);
     }
     expect(await service.acsActivity(), 'no ACS call for a new user while the store is down').toBe(activity);
@@ -165,7 +166,8 @@ describe('the identity store goes away', () => {
     expect(health.status).toBe(503);
     expect(health.headers['retry-after']).toMatch(/^\d+$/);
     expect(problemViolations(health)).toEqual([]);
-    expect(health.text).not.toMatch(/127\.0\.0\.1|devstoreaccount1|AccountKey/i);
+    expect(health.text).toContain('Azurite is expected there');
+    expect(health.text).not.toMatch(/AccountKey|Eby8vdM0/i);
 
     await azurite.restart();
     expect((await service.send({ method: 'GET', path: '/api/health' })).status).toBe(200);

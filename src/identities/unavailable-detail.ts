@@ -1,0 +1,34 @@
+import { TableClient } from '@azure/data-tables';
+import { isLoopbackUrl } from '../http/loopback.js';
+import type { Settings } from '../settings.js';
+
+/**
+ * The detail of the 503 answered when the identity store fails: which store, and, only when it is on this machine
+ * (Azurite), where it was tried and what to start. A remote endpoint is never named (it would tell callers about the
+ * deployment), and nothing from a connection string but a loopback origin and path is used (a SAS would be in its
+ * query).
+ */
+export function storeUnavailableDetail(store: Settings['store']): string {
+  if (store.kind === 'memory') return 'The identity store is unavailable. Retry later.';
+  const local = loopbackEndpoint(store.connection);
+  if (local === undefined) return 'The identity store (Azure Table Storage) is unavailable. Retry later.';
+  return (
+    `The identity store (Azure Table Storage at ${local}, table ${store.tableName}) is unavailable. ` +
+    'Azurite is expected there: start it with npx azurite-table --inMemoryPersistence, or let npm start start it.'
+  );
+}
+
+function loopbackEndpoint(connection: Extract<Settings['store'], { kind: 'table' }>['connection']) {
+  let endpoint: URL;
+  try {
+    endpoint = new URL(
+      connection.kind === 'endpoint'
+        ? connection.endpoint
+        : TableClient.fromConnectionString(connection.connectionString, 'probe').url,
+    );
+  } catch {
+    return undefined;
+  }
+  if (!isLoopbackUrl(endpoint)) return undefined;
+  return `${endpoint.protocol}//${endpoint.host}${endpoint.pathname}`.replace(/\/$/, '');
+}
