@@ -27,6 +27,8 @@ export interface LocalHostOptions {
   log?: (level: LogLevel, line: string) => void;
   /** Key-set cache tuning, for tests. */
   jwt?: JwtValidatorOptions;
+  /** False keeps reusable tokens per instance (the benchmark's comparison); default true. */
+  shareReusableTokens?: boolean;
 }
 
 export interface LocalHost {
@@ -123,6 +125,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   const services = servicesFromEnvironment(options.env ?? process.env, {
     log: (level, event) => log(level, JSON.stringify(event)),
     ...(options.jwt ? { jwt: options.jwt } : {}),
+    ...(options.shareReusableTokens === false ? { shareReusableTokens: false } : {}),
   });
 
   let inFlight = 0;

@@ -31,10 +31,15 @@ export interface Services {
  * TOKEN_REUSE's adapter: shared through the identity store when tokens can be sealed (src/tokens/sealing), else
  * kept in this instance's memory; undefined when reuse is off.
  */
-function createTokenReuse(settings: Settings, store: IdentityStore, log: Logger): TokenReuse | undefined {
+function createTokenReuse(
+  settings: Settings,
+  store: IdentityStore,
+  log: Logger,
+  share: boolean,
+): TokenReuse | undefined {
   const { reuse } = settings.tokens;
   if (!reuse.enabled) return undefined;
-  const sealer = createTokenSealer(settings, log);
+  const sealer = share ? createTokenSealer(settings, log) : undefined;
   const options = { maxEntries: reuse.maxEntries };
   return sealer ? new SharedTokenReuse(store, sealer, options) : new InstanceTokenReuse(options);
 }
@@ -48,6 +53,8 @@ export interface ServicesOptions {
   log?: Logger;
   /** Key-set cache tuning for tests; production uses the defaults. */
   jwt?: JwtValidatorOptions;
+  /** False keeps reusable tokens per instance even where they could be shared; for the benchmark's comparison. */
+  shareReusableTokens?: boolean;
 }
 
 export function createServices(settings: Settings, options: ServicesOptions = {}): Services {
@@ -72,7 +79,7 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
     acs: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
     caller: createCallerValidator(settings.auth, options.jwt),
     store,
-    reuse: createTokenReuse(settings, store, log),
+    reuse: createTokenReuse(settings, store, log, options.shareReusableTokens ?? true),
     log,
     // CORS first: a preflight is answered before the rate limit or authentication see it.
     policies: [

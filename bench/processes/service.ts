@@ -4,11 +4,16 @@ import { serveFromParent } from '../lib/child.js';
 export interface ServiceChildConfig {
   /** The app settings of the service under test. */
   env: Record<string, string>;
+  /** False keeps reusable tokens per instance even over a shared store (the scale-out comparison). */
+  shareReusableTokens?: boolean;
 }
 
 /** Our service as the local host serves it (same route table and handlers as Azure), one process per scenario. */
-serveFromParent<ServiceChildConfig>(async ({ env }) => {
-  const host = await startLocalHost({ env });
+serveFromParent<ServiceChildConfig>(async ({ env, shareReusableTokens }) => {
+  const host = await startLocalHost({
+    env,
+    ...(shareReusableTokens === false ? { shareReusableTokens } : {}),
+  });
   if (!host.services.ready) {
     await host.close();
     throw new Error(`invalid settings: ${host.services.settingNames.join(', ')}`);
