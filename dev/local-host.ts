@@ -10,6 +10,7 @@ import { findRoute, routesForPath } from '../src/http/route-match.js';
 import type { LogLevel } from '../src/log.js';
 import { routes } from '../src/routes.js';
 import { type ServicesState, servicesFromEnvironment } from '../src/services.js';
+import { createFlexFront, type FlexFront, type FlexFrontOptions } from './flex-front.js';
 
 /** Like the Functions host's own request size limit (100 MB there): beyond it the host answers, not the app. */
 const HOST_MAX_BODY_BYTES = 1024 * 1024;
@@ -29,6 +30,11 @@ export interface LocalHostOptions {
   jwt?: JwtValidatorOptions;
   /** False keeps reusable tokens per instance (the benchmark's comparison); default true. */
   shareReusableTokens?: boolean;
+  /**
+   * Put what the Flex Consumption host runs in front of the app here too (dev/flex-front.ts): its CORS from
+   * CORS_ALLOWED_ORIGINS in `env`, and App Service Authentication when `easyAuth` is given. Absent: the app alone.
+   */
+  flexFront?: Omit<FlexFrontOptions, 'env'>;
 }
 
 export interface LocalHost {
@@ -101,6 +107,22 @@ async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * The Flex front's part of a request: it ends a CORS preflight itself (true), or sets its CORS headers on the
+ * response to come and lets the request through (false).
+ */
+function frontAnswers(front: FlexFront, request: IncomingMessage, response: ServerResponse): boolean {
+  const headers = joinedHeaders(request);
+  const preflight = front.preflight((request.method ?? 'GET').toUpperCase(), headers);
+  if (preflight) {
+    response.writeHead(preflight.status, { ...preflight.headers, 'content-length': '0' });
+    response.end();
+    return true;
+  }
+  for (const [name, value] of Object.entries(front.responseHeaders(headers))) response.setHeader(name, value);
+  return false;
+}
+
 async function send(response: ServerResponse, init: HttpResponseInit, method: string): Promise<void> {
   const serialised = new functions.HttpResponse(init);
   const headers: Record<string, string> = {};
@@ -128,6 +150,10 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     ...(options.shareReusableTokens === false ? { shareReusableTokens: false } : {}),
   });
 
+  const front = options.flexFront
+    ? createFlexFront({ env: options.env ?? process.env, ...options.flexFront })
+    : undefined;
+
   let inFlight = 0;
   let drained: (() => void) | undefined;
   const server = createServer(async (request, response) => {
@@ -139,6 +165,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     const invocationId = randomUUID();
     const method = (request.method ?? 'GET').toUpperCase();
     try {
+      if (front && frontAnswers(front, request, response)) return;
       const url = requestUrl(request);
       if (!url) {
         const invalid = problem({
@@ -190,7 +217,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       const httpRequest = new functions.HttpRequest({
         method,
         url: url.href,
-        headers: joinedHeaders(request),
+        headers: front ? await front.requestHeaders(joinedHeaders(request)) : joinedHeaders(request),
         params: match.params,
         body: { bytes: body },
       });

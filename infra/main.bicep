@@ -86,7 +86,7 @@ param tokenDefaultScopes string = ''
 @description('TOKEN_DEFAULT_EXPIRES_IN_MINUTES: token lifetime when a caller names none, 60 to 1440. Empty: the service default (60).')
 param tokenDefaultExpiresInMinutes string = ''
 
-@description('CORS_ALLOWED_ORIGINS: exact browser origins allowed to call the service (comma list). Empty: no cross-origin access.')
+@description('Exact browser origins allowed to call the service (comma list), e.g. https://app.contoso.com. They go to the platform\'s CORS (siteConfig.cors), which answers them in front of the app. Empty: no cross-origin access.')
 param corsAllowedOrigins string = ''
 
 @description('RATE_LIMIT_PER_MINUTE: requests per minute per user (and per client address before authentication). Empty: the service default.')
@@ -177,7 +177,6 @@ var serviceSettings = {
   TOKEN_ALLOWED_SCOPES: tokenAllowedScopes
   TOKEN_DEFAULT_SCOPES: tokenDefaultScopes
   TOKEN_DEFAULT_EXPIRES_IN_MINUTES: tokenDefaultExpiresInMinutes
-  CORS_ALLOWED_ORIGINS: corsAllowedOrigins
   RATE_LIMIT_PER_MINUTE: rateLimitPerMinute
   TOKEN_SEALING_KEY_URL: keyVault.outputs.keyUri
 }
@@ -196,6 +195,7 @@ module api 'app/api.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     serviceSettings: serviceSettings
+    corsAllowedOrigins: filter(map(split(corsAllowedOrigins, ','), origin => trim(origin)), origin => !empty(origin))
     maximumInstanceCount: maximumInstanceCount
   }
 }

@@ -3,11 +3,13 @@
  *
  * - `npm run build` bundles src/index.ts into dist/index.cjs (+ linked source map): the only code the Function App
  *   loads, so that a cold start reads one file instead of resolving hundreds of modules in node_modules.
+ * - `npm run build:function-app` does that and stages exactly the deployable package in dist/function-app/: the folder
+ *   `azd` packages (azure.yaml), and one `func azure functionapp publish` can publish as it is.
  * - `npm run build:unbundled` transpiles src/**\/*.ts file by file into dist-unbundled/ (ESM, node_modules left
  *   external). It is never deployed: it exists so the cold-start benchmark can compare loading both.
  */
 
-import { readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -133,6 +135,56 @@ export async function buildBundle(options: BundleOptions = {}): Promise<BundleRe
   };
 }
 
+/** Where the deployable package is staged, relative to the project root (inside dist/, so git ignores it). */
+export const FUNCTION_APP_DIR = 'dist/function-app';
+
+export interface StagedFunctionApp {
+  dir: string;
+  /** Every file in the folder, relative to it, sorted. */
+  files: string[];
+  bundle: BundleResult;
+}
+
+/**
+ * Builds the bundle and stages what the Function App runs, and nothing else: host.json, a package.json whose `main`
+ * is the bundle and which has no dependencies, its lock file, and the bundle with its map.
+ *
+ * azd packages this folder (azure.yaml `project`). With `remoteBuild: false` and no .funcignore here, azd uploads it
+ * as it is (Azure/azure-dev, cli/azd/pkg/project/service_target_functionapp.go, resolveFunctionAppRemoteBuild). azd
+ * first runs `npm install` in it: with no dependencies that changes nothing, because the lock file is already here.
+ */
+export async function stageFunctionApp(options: { root?: string } = {}): Promise<StagedFunctionApp> {
+  const root = path.resolve(options.root ?? REPO_ROOT);
+  const bundle = await buildBundle({ root });
+  const dir = ownOutputDir(root, path.join(root, FUNCTION_APP_DIR));
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(path.join(dir, 'dist'), { recursive: true });
+
+  const project = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  const manifest = { name: project.name, version: project.version, private: true, main: 'dist/index.cjs' };
+  const lock = {
+    name: project.name,
+    version: project.version,
+    lockfileVersion: 3,
+    requires: true,
+    packages: { '': { name: project.name, version: project.version } },
+  };
+  await writeFile(path.join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFile(path.join(dir, 'package-lock.json'), `${JSON.stringify(lock, null, 2)}\n`);
+  await copyFile(path.join(root, 'host.json'), path.join(dir, 'host.json'));
+  await copyFile(bundle.outfile, path.join(dir, 'dist/index.cjs'));
+  await copyFile(bundle.sourceMapFile, path.join(dir, 'dist/index.cjs.map'));
+
+  const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'))
+    .sort();
+  return { dir, files, bundle };
+}
+
 export interface UnbundledOptions {
   root?: string;
   sourceDir?: string;
@@ -173,6 +225,13 @@ async function main(args: readonly string[]) {
   if (args.includes('--unbundled')) {
     const { outdir, files } = await buildUnbundled();
     console.log(`Transpiled ${files} files into ${path.relative(process.cwd(), outdir)}/ (not deployed).`);
+    return;
+  }
+  if (args.includes('--function-app')) {
+    const staged = await stageFunctionApp();
+    console.log(
+      `Staged the Function App package in ${path.relative(process.cwd(), staged.dir)}/: ${staged.files.join(', ')}`,
+    );
     return;
   }
   const bundle = await buildBundle();

@@ -85,6 +85,7 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
     policies: [
       createCorsPolicy({
         allowedOrigins: settings.cors.allowedOrigins,
+        platformOrigins: settings.cors.platformOrigins,
         routeMethods: preflightMethods(() => routes),
       }),
       createRateLimitPolicy({ perMinute: settings.rateLimit.perMinute }),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { acsScopeSchema } from './acs/scopes.js';
-import { allowedOriginsSchema } from './http/cors-origins.js';
+import { allowedOriginsSchema, platformAllowedOriginsSchema } from './http/cors-origins.js';
 import { isLoopbackUrl } from './http/loopback.js';
 import { scopesByRoleSchema } from './tokens/scope-policy.js';
 
@@ -152,7 +152,8 @@ export const settingsSchema = z.object({
     .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be 3 to 63 letters or digits, starting with a letter')
     .default(DEFAULT_TABLE_NAME),
   REQUEST_TIMEOUT_MS: integerText(100, 120_000).default(10_000),
-  CORS_ALLOWED_ORIGINS: allowedOriginsSchema.default([]),
+  APP_CORS_ALLOWED_ORIGINS: allowedOriginsSchema.default([]),
+  CORS_ALLOWED_ORIGINS: platformAllowedOriginsSchema.optional(),
   RATE_LIMIT_PER_MINUTE: integerText(1, 100_000).default(60),
 });
 
@@ -278,7 +279,8 @@ function toSettings(raw: RawSettings) {
     },
     store,
     requestTimeoutMs: raw.REQUEST_TIMEOUT_MS,
-    cors: { allowedOrigins: raw.CORS_ALLOWED_ORIGINS },
+    /** The app answers CORS for allowedOrigins, except those the platform in front answers (platformOrigins). */
+    cors: { allowedOrigins: raw.APP_CORS_ALLOWED_ORIGINS, platformOrigins: raw.CORS_ALLOWED_ORIGINS ?? [] },
     rateLimit: { perMinute: raw.RATE_LIMIT_PER_MINUTE },
     /** Absent: the admin routes are off. */
     adminRole: raw.AUTH_ADMIN_ROLE,

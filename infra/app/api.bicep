@@ -16,6 +16,9 @@ param applicationInsightsName string
 @description('App settings of the service itself (COMMUNICATION_SERVICES_ENDPOINT, AUTH_*, TOKEN_*, ...).')
 param serviceSettings object
 
+@description('Exact browser origins the platform\'s CORS allows (siteConfig.cors.allowedOrigins). Empty: none.')
+param corsAllowedOrigins array = []
+
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 100
@@ -76,11 +79,13 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       http20Enabled: true
-      ftpsState: 'Disabled'
-      // The platform's CORS stays off (no allowed origins): the service answers CORS itself from
-      // CORS_ALLOWED_ORIGINS, and a platform CORS rule would answer preflights before the app sees them.
+      // On Flex Consumption the Functions host answers CORS itself, preflights included, before the app runs; the
+      // platform hands it this list as CORS_ALLOWED_ORIGINS (a JSON array). The app then adds no
+      // Access-Control-Allow-Origin of its own for these origins (src/http/cors.ts). Tokens travel in the
+      // Authorization header, never in cookies, so credentialed CORS stays off.
       cors: {
-        allowedOrigins: []
+        allowedOrigins: corsAllowedOrigins
+        supportCredentials: false
       }
     }
     functionAppConfig: {

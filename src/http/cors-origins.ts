@@ -21,7 +21,7 @@ function originProblem(value: string): string | undefined {
 }
 
 /**
- * CORS_ALLOWED_ORIGINS: a comma list of exact origins, kept in the form browsers send in `Origin`
+ * APP_CORS_ALLOWED_ORIGINS: a comma list of exact origins, kept in the form browsers send in `Origin`
  * (lower-case scheme and host, default port dropped), so matching is a plain string comparison.
  */
 export const allowedOriginsSchema = z
@@ -37,3 +37,38 @@ export const allowedOriginsSchema = z
     for (const message of problems) ctx.addIssue({ code: 'custom', message, input: undefined });
   })
   .transform((origins) => [...new Set(origins.map((origin) => new URL(origin).origin))]);
+
+/** ASP.NET Core's CorsPolicyBuilder keeps origins this way: scheme and host lower-cased, a default port dropped. */
+function normalisedPlatformOrigin(origin: string): string {
+  if (!URL.canParse(origin)) return origin.toLowerCase();
+  const url = new URL(origin);
+  return url.protocol === 'https:' || url.protocol === 'http:' ? url.origin : origin.toLowerCase();
+}
+
+/**
+ * CORS_ALLOWED_ORIGINS is not the service's setting: on Linux Consumption and Flex Consumption the platform fills it
+ * from siteConfig.cors.allowedOrigins, and the Functions host answers CORS from it before the app runs. The host
+ * reads it as a JSON array (Azure/azure-functions-host, src/WebJobs.Script.WebHost/Configuration/
+ * HostCorsOptionsSetup.cs: JsonConvert.DeserializeObject<IEnumerable<string>>), so it is read the same way here, to
+ * know which origins the platform already answers. A comma list is the service's own setting under its old name.
+ */
+export const platformAllowedOriginsSchema = z.string().transform((value, ctx) => {
+  const refuse = () => {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        "is the Functions platform's CORS list (a JSON array, set from siteConfig.cors.allowedOrigins); " +
+        "the service's own comma list is APP_CORS_ALLOWED_ORIGINS",
+      input: undefined,
+    });
+    return z.NEVER;
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return refuse();
+  }
+  const list = z.array(z.string()).safeParse(parsed);
+  return list.success ? [...new Set(list.data.map(normalisedPlatformOrigin))] : refuse();
+});

@@ -56,8 +56,14 @@ export function preflightMethods(
 }
 
 export interface CorsOptions {
-  /** CORS_ALLOWED_ORIGINS, in the form browsers send (see allowedOriginsSchema). Empty: no cross-origin access. */
+  /** APP_CORS_ALLOWED_ORIGINS, in the form browsers send (see allowedOriginsSchema). Empty: no cross-origin access. */
   allowedOrigins: readonly string[];
+  /**
+   * CORS_ALLOWED_ORIGINS as the platform set it (see platformAllowedOriginsSchema): the origins the Functions host in
+   * front answers itself on Linux/Flex Consumption. The app adds no Access-Control-Allow-Origin of its own for them,
+   * so a response never carries two. Default: none (no platform CORS, e.g. `func start` or the local host).
+   */
+  platformOrigins?: readonly string[];
   /** The methods of the function serving the request, or undefined when it serves no known route. */
   routeMethods: (functionName: string) => readonly string[] | undefined;
 }
@@ -71,15 +77,33 @@ function appendVary(headers: Headers, name: string): void {
 }
 
 /**
+ * True for an origin the platform's CORS answers: ASP.NET Core's CorsPolicy allows any origin only when its list is
+ * exactly ["*"], otherwise the exact (normalised) origins listed.
+ */
+function platformAnswers(platformOrigins: readonly string[]): (origin: string) => boolean {
+  if (platformOrigins.length === 1 && platformOrigins[0] === '*') return () => true;
+  const listed = new Set(platformOrigins);
+  return (origin) => listed.has(origin);
+}
+
+/**
  * CORS answered by the app: exact origins only, no credentials mode. Every OPTIONS request to a known route ends
  * here with 204 and `Allow`; a preflight from an allowed origin also gets the Access-Control-Allow-* answer. Any
  * other origin gets no CORS header at all, so the browser blocks the call; requests without Origin are untouched.
+ * Origins the platform answers (platformOrigins) are left to it; they get only Access-Control-Expose-Headers, which
+ * the host's policy never sets, so a browser app can still read Retry-After there.
  */
-export function createCorsPolicy({ allowedOrigins, routeMethods }: CorsOptions): RequestPolicy {
+export function createCorsPolicy({
+  allowedOrigins,
+  platformOrigins = [],
+  routeMethods,
+}: CorsOptions): RequestPolicy {
+  const byPlatform = platformAnswers(platformOrigins);
   const allowed = new Set(allowedOrigins);
+  const requestOrigin = (request: HttpRequest) => request.headers.get('origin') ?? undefined;
   const allowedOrigin = (request: HttpRequest) => {
-    const origin = request.headers.get('origin');
-    return origin !== null && allowed.has(origin) ? origin : undefined;
+    const origin = requestOrigin(request);
+    return origin !== undefined && allowed.has(origin) && !byPlatform(origin) ? origin : undefined;
   };
 
   return {
@@ -105,13 +129,17 @@ export function createCorsPolicy({ allowedOrigins, routeMethods }: CorsOptions):
     },
 
     decorate({ request }, response: HttpResponseInit) {
-      if (allowed.size === 0) return response;
+      const origin = requestOrigin(request);
+      const leftToPlatform = origin !== undefined && byPlatform(origin);
+      if (allowed.size === 0 && !leftToPlatform) return response;
       const headers = new Headers(response.headers as ConstructorParameters<typeof Headers>[0]);
       // The answer depends on Origin whenever origins are configured, so caches must key on it.
       appendVary(headers, 'Origin');
-      const origin = allowedOrigin(request);
-      if (origin !== undefined) {
-        headers.set('Access-Control-Allow-Origin', origin);
+      const ownOrigin = allowedOrigin(request);
+      if (ownOrigin !== undefined) {
+        headers.set('Access-Control-Allow-Origin', ownOrigin);
+        headers.set('Access-Control-Expose-Headers', EXPOSED_RESPONSE_HEADERS);
+      } else if (leftToPlatform) {
         headers.set('Access-Control-Expose-Headers', EXPOSED_RESPONSE_HEADERS);
       }
       const record: Record<string, string> = {};

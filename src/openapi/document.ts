@@ -264,7 +264,7 @@ function preflightOperation(route: DocumentedRoute) {
     operationId: operationId(route, 'OPTIONS', []),
     summary: 'CORS preflight',
     description:
-      'Answered by the service for every route. An origin listed in CORS_ALLOWED_ORIGINS gets the ' +
+      'Answered by the service for every route. An origin listed in APP_CORS_ALLOWED_ORIGINS gets the ' +
       '`Access-Control-Allow-*` headers; any other origin gets none, so the browser refuses the call.',
     ...(route.docs?.tags ? { tags: [...route.docs.tags] } : {}),
     security: [],

@@ -91,3 +91,133 @@ describe('startLocalHost', () => {
     }
   });
 });
+
+/**
+ * The local copy of what the Flex Consumption host puts in front of the app (dev/flex-front.ts), started with the
+ * settings `azd up` gives the app: the origins in the platform's CORS_ALLOWED_ORIGINS (a JSON array, as the platform
+ * writes it), no APP_CORS_ALLOWED_ORIGINS.
+ */
+describe('startLocalHost behind the Flex Consumption front', () => {
+  const PAGE = 'https://app.example.com';
+  let flex: RunningService;
+
+  beforeAll(async () => {
+    flex = await startService({
+      emulator: service.emulator,
+      issuer: service.issuer,
+      env: { CORS_ALLOWED_ORIGINS: JSON.stringify([PAGE, 'https://other.example.com']) },
+      flexFront: {},
+    });
+  });
+  afterAll(() => flex.close());
+
+  const preflight = (origin: string) =>
+    fetch(flex.api('token'), {
+      method: 'OPTIONS',
+      headers: {
+        Origin: origin,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization,content-type',
+      },
+    });
+
+  it('answers preflights itself, as ASP.NET Core does: allow headers for a listed origin only, and the app never sees them', async () => {
+    const allowed = await preflight(PAGE);
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe(PAGE);
+    expect(allowed.headers.get('access-control-allow-methods')).toBe('POST');
+    expect(allowed.headers.get('access-control-allow-headers')).toBe('authorization,content-type');
+    expect(allowed.headers.get('allow')).toBeNull(); // the app's own OPTIONS answer would carry Allow
+
+    const refused = await preflight('https://evil.example');
+    expect(refused.status).toBe(204);
+    expect([...refused.headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([]);
+    expect(flex.logs.some((record) => record.line.includes('"method":"OPTIONS"'))).toBe(false);
+  });
+
+  it('gives the actual response of a listed origin exactly one Access-Control-Allow-Origin, and the readable headers', async () => {
+    const response = await fetch(flex.api('token'), {
+      method: 'POST',
+      headers: { Origin: PAGE, Authorization: `Bearer ${await flex.tokenFor('flex-alice')}` },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('access-control-allow-origin')).toBe(PAGE);
+    expect(response.headers.get('access-control-expose-headers')).toBe('Retry-After, WWW-Authenticate');
+    const stranger = await fetch(flex.api('health'), { headers: { Origin: 'https://evil.example' } });
+    expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('passes plain OPTIONS (no preflight) on to the app, which answers with Allow', async () => {
+    const response = await fetch(flex.api('token'), { method: 'OPTIONS' });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('allow')).toBe('GET, POST, OPTIONS');
+  });
+
+  it('refuses to start on a CORS_ALLOWED_ORIGINS the host could not parse, as the host does', async () => {
+    await expect(
+      startService({
+        emulator: service.emulator,
+        issuer: service.issuer,
+        env: { CORS_ALLOWED_ORIGINS: 'https://app.example.com' },
+        flexFront: {},
+      }),
+    ).rejects.toThrow();
+  });
+});
+
+describe('startLocalHost behind the Flex Consumption front with App Service Authentication', () => {
+  let flex: RunningService;
+
+  beforeAll(async () => {
+    flex = await startService({
+      emulator: service.emulator,
+      issuer: service.issuer,
+      env: { AUTH_MODE: 'easyauth', WEBSITE_AUTH_ENABLED: 'true' },
+      flexFront: {
+        easyAuth: {
+          issuer: service.issuer.issuer,
+          audience: service.issuer.audience,
+          jwksUri: service.issuer.jwksUri,
+        },
+      },
+    });
+  });
+  afterAll(() => flex.close());
+
+  const forged = Buffer.from(
+    JSON.stringify({
+      auth_typ: 'aad',
+      claims: [{ typ: 'http://schemas.microsoft.com/identity/claims/objectidentifier', val: 'victim' }],
+    }),
+  ).toString('base64');
+
+  it('signs the caller in from its bearer token and hands the app the principal headers', async () => {
+    const token = await flex.tokenFor('easy-bob');
+    const response = await fetch(flex.api('token'), {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(200);
+    const mappings = await flex.mappings();
+    expect(mappings.map((mapping) => mapping.userId)).toContain(
+      JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).oid,
+    );
+  });
+
+  it("never lets a caller's own x-ms-client-principal through", async () => {
+    const anonymous = await fetch(flex.api('token'), {
+      method: 'POST',
+      headers: { 'x-ms-client-principal': forged, 'x-ms-client-principal-id': 'victim' },
+    });
+    expect(anonymous.status).toBe(401);
+    const signedIn = await fetch(flex.api('token'), {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${await flex.tokenFor('easy-carol')}`,
+        'x-ms-client-principal': forged,
+      },
+    });
+    expect(signedIn.status).toBe(200);
+    expect((await flex.mappings()).map((mapping) => mapping.userId)).not.toContain('victim');
+  });
+});

@@ -22,7 +22,7 @@ describe.skipIf(skipReason !== undefined)(
   skipReason ? `demo page (skipped: ${skipReason})` : 'the demo page in headless Chromium',
   () => {
     let issuer: DevIssuer;
-    /** The page's origin is on the service's CORS_ALLOWED_ORIGINS... */
+    /** The page's origin is on the service's APP_CORS_ALLOWED_ORIGINS... */
     let allowedDemo: DemoServer;
     /** ...and this one's is not. */
     let foreignDemo: DemoServer;
@@ -72,7 +72,7 @@ describe.skipIf(skipReason !== undefined)(
       service = await startService({
         issuer,
         // Without reuse every Refresh costs an ACS call and gives a new token, which is what this test checks.
-        env: { CORS_ALLOWED_ORIGINS: allowedDemo.origins.join(','), TOKEN_REUSE: 'false' },
+        env: { APP_CORS_ALLOWED_ORIGINS: allowedDemo.origins.join(','), TOKEN_REUSE: 'false' },
       });
       serviceUrl = service.url;
 
@@ -269,6 +269,68 @@ describe.skipIf(skipReason !== undefined)(
       }
     });
 
+    /**
+     * As `azd up` deploys it: the Flex Consumption host's CORS in front (dev/flex-front.ts), the page's origin in the
+     * platform's CORS_ALLOWED_ORIGINS (a JSON array, as the platform writes it), no APP_CORS_ALLOWED_ORIGINS, and
+     * otherwise the production defaults (token reuse and the mapping cache on).
+     */
+    describe('behind the Flex Consumption front, with the settings azd up deploys', () => {
+      let flexService: RunningService;
+      let flexDemo: DemoServer;
+      let flexPage: Page;
+      const flexRequests: Request[] = [];
+
+      beforeAll(async () => {
+        let serviceUrl = '';
+        flexDemo = await startDemoServer({ serviceUrl: () => serviceUrl, issuerUrl: issuer.issuer });
+        flexService = await startService({
+          issuer,
+          env: {
+            CORS_ALLOWED_ORIGINS: JSON.stringify(flexDemo.origins),
+            TOKEN_REUSE: undefined,
+            IDENTITY_CACHE_TTL_SECONDS: undefined,
+          },
+          flexFront: {},
+        });
+        serviceUrl = flexService.url;
+        flexPage = await browser.newPage();
+        flexPage.on('request', (request) => {
+          if (request.url().startsWith(`${flexService.url}/api/`)) flexRequests.push(request);
+        });
+        await flexPage.goto(flexDemo.url);
+        await flexPage.waitForSelector('#main[aria-busy="false"]');
+      });
+      afterAll(async () => {
+        await flexPage?.close();
+        await flexService?.close();
+        await flexDemo?.close();
+      });
+
+      it('signs in and gets an active token across origins, the platform answering CORS and the app none of it', async () => {
+        await flexPage.getByTestId('user-name').fill('flex-erin');
+        await act(flexPage, 'sign-in');
+        expect(await problemShown(flexPage)).toMatchObject({ visible: false });
+        expect(await flexPage.getByTestId('status').getAttribute('data-state')).toBe('active');
+        const token = ((await flexPage.getByTestId('token').textContent()) ?? '').trim();
+        expect(await flexService.introspect(token)).toMatchObject({ active: true });
+
+        const pageOrigin = new URL(flexPage.url()).origin;
+        const tokenRequests = flexRequests.filter(
+          (request) => request.url() === `${flexService.url}/api/token`,
+        );
+        expect(tokenRequests.length).toBeGreaterThan(0);
+        for (const request of tokenRequests) {
+          const response = await request.response();
+          expect(response?.status()).toBe(200);
+          // One Access-Control-Allow-Origin, the platform's: the app adds none for the platform's origins.
+          expect(response?.headers()['access-control-allow-origin']).toBe(pageOrigin);
+        }
+        // The browser asked first (Authorization), and the front answered: no OPTIONS reached the app.
+        expect(flexService.logs.some((record) => record.line.includes('"method":"OPTIONS"'))).toBe(false);
+        expect(flexService.logs.some((record) => record.line.includes('"method":"POST"'))).toBe(true);
+      });
+    });
+
     describe('with the settings npm start uses (token reuse on)', () => {
       let reusingService: RunningService;
       let reusingDemo: DemoServer;
@@ -280,7 +342,7 @@ describe.skipIf(skipReason !== undefined)(
         reusingService = await startService({
           issuer,
           env: {
-            CORS_ALLOWED_ORIGINS: reusingDemo.origins.join(','),
+            APP_CORS_ALLOWED_ORIGINS: reusingDemo.origins.join(','),
             TOKEN_REUSE: undefined,
           },
         });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildBundle, NEVER_DEPLOYED_DIRS } from '../../scripts/build.js';
+import { FUNCTION_APP_DIR, NEVER_DEPLOYED_DIRS, stageFunctionApp } from '../../scripts/build.js';
 import { azdPackageFiles, coreToolsIgnoreParser, coreToolsPackageFiles } from './function-package.js';
 
 const run = promisify(execFile);
@@ -23,11 +23,13 @@ async function tempDir(prefix: string) {
 }
 
 describe('.funcignore', () => {
-  it('keeps only host.json, package.json and the bundle, read by Core Tools and by azd alike', async () => {
+  it('keeps only host.json, package.json and the bundle when Core Tools publishes from the root', async () => {
     const root = await tempDir('funcignore-');
     const tree = [
       ...PACKAGE,
       'dist/leftover.js',
+      'dist/function-app/host.json',
+      'dist/function-app/dist/index.cjs',
       'dist-unbundled/index.js',
       'src/index.ts',
       'src/settings.ts',
@@ -61,10 +63,9 @@ describe('.funcignore', () => {
       await writeFile(path.join(root, file), '');
     }
     await copyFile(path.resolve('.funcignore'), path.join(root, '.funcignore'));
-    // Core Tools' parser lets everything under dist/ in (it matches prefixes); git's rules keep only the two files.
-    // The build empties dist/ first, so both upload the same four files from a real build.
-    expect(await coreToolsPackageFiles(root)).toEqual([...PACKAGE, 'dist/leftover.js'].sort());
-    expect(await azdPackageFiles(root)).toEqual(PACKAGE);
+    // Core Tools matches prefixes: `!/dist/index.cjs` keeps the map too, and nothing else under dist/ (not the
+    // staged package azd uses, not a stale file).
+    expect(await coreToolsPackageFiles(root)).toEqual(PACKAGE);
   });
 
   it("is read with Core Tools' own rules (prefix match, `*` within one segment, negations win)", () => {
@@ -81,7 +82,8 @@ describe('.funcignore', () => {
 
 describe('the packaged app of this repository', () => {
   it('is exactly what the host needs, built from src/ alone, and loads without node_modules', async () => {
-    const bundle = await buildBundle();
+    const staged = await stageFunctionApp();
+    const bundle = staged.bundle;
     const root = path.resolve('.');
 
     const fromNeverDeployedDirs = bundle.inputs.filter((input) =>
@@ -100,19 +102,33 @@ describe('the packaged app of this repository', () => {
     const manifest = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { main: string };
     expect(manifest.main).toBe('dist/index.cjs');
 
+    // `func azure functionapp publish` from the root, and azd from the staged folder, upload the same app.
     expect(await coreToolsPackageFiles(root)).toEqual(PACKAGE);
-    expect(await azdPackageFiles(root)).toEqual(PACKAGE);
+    expect(staged.dir).toBe(path.join(root, FUNCTION_APP_DIR));
+    expect(await azdPackageFiles(staged.dir)).toEqual([...PACKAGE, 'package-lock.json'].sort());
+    const stagedManifest = JSON.parse(await readFile(path.join(staged.dir, 'package.json'), 'utf8'));
+    expect(stagedManifest).toEqual({
+      name: 'acs-trusted-token-service',
+      version: expect.any(String),
+      private: true,
+      main: 'dist/index.cjs',
+    });
+    for (const file of ['host.json', 'dist/index.cjs', 'dist/index.cjs.map']) {
+      expect(await readFile(path.join(staged.dir, file), 'utf8'), file).toBe(
+        await readFile(path.join(root, file), 'utf8'),
+      );
+    }
 
-    // What the Function App gets: the four files, no node_modules. Loading the entry must succeed; outside the host
-    // the library switches to test mode, which shows the entry and @azure/functions inside it really ran.
+    // What the Function App gets: the staged folder, no node_modules. Loading the entry must succeed; outside the
+    // host the library switches to test mode, which shows the entry and @azure/functions inside it really ran.
     const deployed = await tempDir('deployed-app-');
-    for (const file of PACKAGE) {
+    for (const file of staged.files) {
       await mkdir(path.dirname(path.join(deployed, file)), { recursive: true });
-      await copyFile(path.join(root, file), path.join(deployed, file));
+      await copyFile(path.join(staged.dir, file), path.join(deployed, file));
     }
     const { stderr } = await run(
       process.execPath,
-      ['-e', `require(${JSON.stringify(`./${manifest.main}`)})`],
+      ['-e', `require(${JSON.stringify(`./${stagedManifest.main}`)})`],
       {
         cwd: deployed,
         env: { PATH: process.env.PATH ?? '' },

@@ -5,7 +5,10 @@
  *   (azure-functions-core-tools, src/Azure.Functions.Cli/Common/). Its parser is NOT git's: patterns are anchored
  *   at the start of the path and match prefixes, `*` never crosses `/`, and any negated pattern wins. No npm
  *   package reproduces it (it is a C# port of an old codemix/gitignore-parser), so it is ported line for line.
- * - azd (`azd deploy`): applies .funcignore with git's rules; the `ignore` package implements them.
+ * - azd (`azd package`/`azd deploy`): zips the service's folder, applying the .funcignore found there with git's
+ *   rules (the `ignore` package implements them), and decides remote build for Flex Consumption from that same file
+ *   (Azure/azure-dev, cli/azd/pkg/project/project_utils.go createDeployableZip and
+ *   service_target_functionapp.go resolveFunctionAppRemoteBuild).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -76,6 +79,15 @@ async function readFuncignore(root: string) {
   return readFile(path.join(root, '.funcignore'), 'utf8');
 }
 
+async function readFuncignoreIfAny(root: string): Promise<string | undefined> {
+  try {
+    return await readFuncignore(root);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 /** The files `func azure functionapp publish` zips from root (FileSystemHelpers.GetLocalFiles). */
 export async function coreToolsPackageFiles(root: string) {
   const parser = coreToolsIgnoreParser(await readFuncignore(root));
@@ -83,9 +95,53 @@ export async function coreToolsPackageFiles(root: string) {
   return files.filter((file) => parser.accepts(file));
 }
 
-/** The files azd packages from the service directory: everything .funcignore (git rules) does not exclude. */
-export async function azdPackageFiles(root: string) {
-  const rules = ignore().add(await readFuncignore(root));
-  const files = await listFiles(root);
-  return files.filter((file) => !rules.ignores(file));
+export interface AzdFunctionService {
+  language: string;
+  /** azure.yaml `remoteBuild`; undefined when the key is absent. */
+  remoteBuild: boolean | undefined;
+}
+
+/**
+ * resolveFunctionAppRemoteBuild (azd 1.23.12 and later) for a Flex Consumption app: for js/ts it reads the service
+ * folder's .funcignore and asks whether `node_modules` (a directory) is ignored. Unset remoteBuild follows that
+ * answer; an explicit value that contradicts it is an error, with azd's own message.
+ */
+export function azdRemoteBuild(service: AzdFunctionService, funcignore: string | undefined): boolean {
+  if (service.language !== 'js' && service.language !== 'ts') return service.remoteBuild ?? false;
+  if (funcignore === undefined) return service.remoteBuild ?? true;
+  const nodeModulesExcluded = ignore()
+    .add(funcignore.replace(/^\uFEFF/, ''))
+    .ignores('node_modules/');
+  if (service.remoteBuild === undefined) return nodeModulesExcluded;
+  if (service.remoteBuild && !nodeModulesExcluded) {
+    throw new Error("'remoteBuild: true' requires '.funcignore' to exclude node_modules");
+  }
+  if (!service.remoteBuild && nodeModulesExcluded) {
+    throw new Error("'remoteBuild: false' cannot be used when '.funcignore' excludes node_modules");
+  }
+  return service.remoteBuild;
+}
+
+/** azd's remote-build decision for the service folder `root`, reading the .funcignore there if there is one. */
+export async function azdRemoteBuildFor(root: string, service: AzdFunctionService): Promise<boolean> {
+  return azdRemoteBuild(service, await readFuncignoreIfAny(root));
+}
+
+/**
+ * The files azd zips from the service folder (createDeployableZip): never .azure/, the .funcignore itself or
+ * local.settings.json; then the folder's .funcignore with git's rules, or without one, node_modules unless
+ * `remoteBuild: false`.
+ */
+export async function azdPackageFiles(
+  root: string,
+  service: AzdFunctionService = { language: 'ts', remoteBuild: false },
+) {
+  const funcignore = await readFuncignoreIfAny(root);
+  const rules = funcignore === undefined ? undefined : ignore().add(funcignore);
+  const keepNodeModules = service.remoteBuild === false;
+  const files = await listFiles(root, ['.azure'], ['.funcignore', 'local.settings.json']);
+  return files.filter((file) => {
+    if (rules) return !rules.ignores(file);
+    return keepNodeModules || !file.split('/').includes('node_modules');
+  });
 }

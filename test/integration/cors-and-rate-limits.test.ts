@@ -63,7 +63,7 @@ async function expectTooManyRequests(response: Response) {
 describe('CORS answered by the app', () => {
   let service: RunningService;
   beforeAll(async () => {
-    service = await startService({ env: { CORS_ALLOWED_ORIGINS: `${ALLOWED}, http://localhost:5173` } });
+    service = await startService({ env: { APP_CORS_ALLOWED_ORIGINS: `${ALLOWED}, http://localhost:5173` } });
   });
   afterAll(() => service.close());
 
@@ -175,7 +175,7 @@ describe('rate limits per verified user', () => {
   beforeAll(async () => {
     // Token reuse off: every allowed request for a known user is then exactly one ACS call, which the test counts.
     service = await startService({
-      env: { RATE_LIMIT_PER_MINUTE: '3', CORS_ALLOWED_ORIGINS: ALLOWED, TOKEN_REUSE: 'false' },
+      env: { RATE_LIMIT_PER_MINUTE: '3', APP_CORS_ALLOWED_ORIGINS: ALLOWED, TOKEN_REUSE: 'false' },
     });
   });
   afterAll(() => service.close());
@@ -313,7 +313,7 @@ describe.skipIf(skipReason !== undefined)(
       allowedApp = await startAppOrigin();
       foreignApp = await startAppOrigin();
       service = await startService({
-        env: { CORS_ALLOWED_ORIGINS: allowedApp.origin, RATE_LIMIT_PER_MINUTE: '2' },
+        env: { APP_CORS_ALLOWED_ORIGINS: allowedApp.origin, RATE_LIMIT_PER_MINUTE: '2' },
       });
       browser = await launchBrowser();
     });

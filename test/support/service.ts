@@ -10,7 +10,7 @@ import {
 } from '../../dev/dev-issuer.js';
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from '../../dev/emulator/index.js';
 import type { Stats } from '../../dev/emulator/state.js';
-import { type LocalHost, startLocalHost } from '../../dev/local-host.js';
+import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../dev/local-host.js';
 import type { JwtValidatorOptions } from '../../src/caller/jwt.js';
 import { hasIdentity, type IdentityMapping } from '../../src/identities/identity-store.js';
 import type { LogLevel } from '../../src/log.js';
@@ -29,6 +29,8 @@ export interface ServiceOptions {
   issuer?: DevIssuer;
   /** Key-set cache tuning for the host's JWT validator. */
   jwt?: JwtValidatorOptions;
+  /** Run the app behind the local copy of the Flex Consumption front (dev/flex-front.ts). */
+  flexFront?: LocalHostOptions['flexFront'];
 }
 
 export interface LogRecord {
@@ -120,6 +122,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       env,
       log: (level, line) => logs.push({ level, line }),
       ...(options.jwt ? { jwt: options.jwt } : {}),
+      ...(options.flexFront ? { flexFront: options.flexFront } : {}),
     });
     owned.push(host);
 

@@ -36,7 +36,11 @@ describe('GET /api/openapi.json', () => {
 
   beforeAll(async () => {
     service = await startService({
-      env: { CORS_ALLOWED_ORIGINS: ALLOWED_ORIGIN, AUTH_ADMIN_ROLE: ADMIN_ROLE, TEAMS_CLIENT_ID: undefined },
+      env: {
+        APP_CORS_ALLOWED_ORIGINS: ALLOWED_ORIGIN,
+        AUTH_ADMIN_ROLE: ADMIN_ROLE,
+        TEAMS_CLIENT_ID: undefined,
+      },
     });
     contract = await loadContract(buildOpenApiDocument(routes));
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allowedOriginsSchema } from '../../../src/http/cors-origins.js';
+import { allowedOriginsSchema, platformAllowedOriginsSchema } from '../../../src/http/cors-origins.js';
 import { loadSettings, SettingsError } from '../../../src/settings.js';
 
 const baseEnv = {
@@ -13,7 +13,7 @@ const messages = (value: string) => {
   return result.success ? [] : result.error.issues.map((issue) => issue.message);
 };
 
-describe('CORS_ALLOWED_ORIGINS', () => {
+describe('APP_CORS_ALLOWED_ORIGINS', () => {
   it('keeps exact origins in the form browsers send them', () => {
     expect(
       allowedOriginsSchema.parse(
@@ -67,16 +67,16 @@ describe('CORS_ALLOWED_ORIGINS', () => {
   });
 });
 
-describe('CORS_ALLOWED_ORIGINS in the settings', () => {
+describe('APP_CORS_ALLOWED_ORIGINS in the settings', () => {
   it('defaults to no origin at all', () => {
     expect(loadSettings(baseEnv).cors.allowedOrigins).toEqual([]);
-    expect(loadSettings({ ...baseEnv, CORS_ALLOWED_ORIGINS: ' ' }).cors.allowedOrigins).toEqual([]);
+    expect(loadSettings({ ...baseEnv, APP_CORS_ALLOWED_ORIGINS: ' ' }).cors.allowedOrigins).toEqual([]);
   });
 
   it('is read from the environment', () => {
     const settings = loadSettings({
       ...baseEnv,
-      CORS_ALLOWED_ORIGINS: 'https://app.example.com,http://localhost:5173',
+      APP_CORS_ALLOWED_ORIGINS: 'https://app.example.com,http://localhost:5173',
     });
     expect(settings.cors.allowedOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
   });
@@ -85,14 +85,64 @@ describe('CORS_ALLOWED_ORIGINS in the settings', () => {
     const value = 'https://secret-partner.example/path';
     const error = (() => {
       try {
-        loadSettings({ ...baseEnv, CORS_ALLOWED_ORIGINS: value });
+        loadSettings({ ...baseEnv, APP_CORS_ALLOWED_ORIGINS: value });
       } catch (caught) {
         return caught;
       }
     })();
     expect(error).toBeInstanceOf(SettingsError);
-    expect((error as SettingsError).settingNames).toEqual(['CORS_ALLOWED_ORIGINS']);
-    expect((error as SettingsError).message).toContain('CORS_ALLOWED_ORIGINS must list origins of the form');
+    expect((error as SettingsError).settingNames).toEqual(['APP_CORS_ALLOWED_ORIGINS']);
+    expect((error as SettingsError).message).toContain(
+      'APP_CORS_ALLOWED_ORIGINS must list origins of the form',
+    );
     expect((error as SettingsError).message).not.toContain('secret-partner');
+  });
+});
+
+/**
+ * The platform's variable, read as the Functions host reads it: a JSON array (Azure/azure-functions-host,
+ * src/WebJobs.Script.WebHost/Configuration/HostCorsOptionsSetup.cs, JsonConvert.DeserializeObject<IEnumerable<string>>).
+ */
+describe('CORS_ALLOWED_ORIGINS, as the platform sets it', () => {
+  it("starts the service normally with the JSON array the platform writes, and lists those origins as the platform's", () => {
+    const settings = loadSettings({
+      ...baseEnv,
+      CORS_ALLOWED_ORIGINS: '["https://App.Example.com","https://portal.azure.com:443"]',
+    });
+    expect(settings.cors).toEqual({
+      allowedOrigins: [],
+      platformOrigins: ['https://app.example.com', 'https://portal.azure.com'],
+    });
+    expect(loadSettings({ ...baseEnv, CORS_ALLOWED_ORIGINS: '[]' }).cors.platformOrigins).toEqual([]);
+    expect(loadSettings({ ...baseEnv, CORS_ALLOWED_ORIGINS: '["*"]' }).cors.platformOrigins).toEqual(['*']);
+    expect(loadSettings(baseEnv).cors.platformOrigins).toEqual([]);
+  });
+
+  it('keeps both lists apart: the app answers its own, the platform its own', () => {
+    const settings = loadSettings({
+      ...baseEnv,
+      CORS_ALLOWED_ORIGINS: '["https://portal.example.com"]',
+      APP_CORS_ALLOWED_ORIGINS: 'http://localhost:5173',
+    });
+    expect(settings.cors).toEqual({
+      allowedOrigins: ['http://localhost:5173'],
+      platformOrigins: ['https://portal.example.com'],
+    });
+  });
+
+  it("refuses a comma list there (the old name of the service's own setting), naming the new one", () => {
+    for (const value of ['https://a.example,https://b.example', 'https://a.example', '{"a":1}', '[1]']) {
+      expect(platformAllowedOriginsSchema.safeParse(value).success, value).toBe(false);
+      const error = (() => {
+        try {
+          loadSettings({ ...baseEnv, CORS_ALLOWED_ORIGINS: value });
+        } catch (caught) {
+          return caught as SettingsError;
+        }
+      })();
+      expect(error?.settingNames).toEqual(['CORS_ALLOWED_ORIGINS']);
+      expect(error?.message).toContain('APP_CORS_ALLOWED_ORIGINS');
+      expect(error?.message).not.toContain('a.example');
+    }
   });
 });

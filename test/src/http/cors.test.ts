@@ -41,8 +41,15 @@ function corsHeaderNames(response: HttpResponseInit | undefined) {
   return names;
 }
 
-function policy(allowedOrigins: readonly string[] = [ALLOWED]): RequestPolicy {
-  return createCorsPolicy({ allowedOrigins, routeMethods: preflightMethods(() => acceptPreflight(table)) });
+function policy(
+  allowedOrigins: readonly string[] = [ALLOWED],
+  platformOrigins?: readonly string[],
+): RequestPolicy {
+  return createCorsPolicy({
+    allowedOrigins,
+    ...(platformOrigins ? { platformOrigins } : {}),
+    routeMethods: preflightMethods(() => acceptPreflight(table)),
+  });
 }
 
 /** What the pipeline does with one policy: the early answer or the route's, then decorate. */
@@ -168,5 +175,57 @@ describe('the CORS policy', () => {
       headers: { Vary: 'origin' },
     });
     expect(headersOf(response).get('vary')).toBe('origin');
+  });
+});
+
+/**
+ * On Linux/Flex Consumption the Functions host's CORS middleware adds Access-Control-Allow-Origin for the origins of
+ * its CORS_ALLOWED_ORIGINS list (Azure/azure-functions-host, src/WebJobs.Script.WebHost/Configuration/
+ * CorsOptionsSetup.cs: CorsPolicyBuilder(allowedOrigins), AllowAnyHeader, AllowAnyMethod, no exposed headers).
+ */
+describe('the CORS policy behind the platform', () => {
+  const PLATFORM = 'https://portal.example.com';
+
+  it('never adds its own Access-Control-Allow-Origin for an origin the platform answers, even one it lists too', async () => {
+    for (const origin of [PLATFORM, ALLOWED]) {
+      const response = await run(
+        policy([ALLOWED], [PLATFORM, ALLOWED]),
+        scope('POST', 'issueToken', { origin }),
+      );
+      const headers = headersOf(response);
+      expect(headers.get('access-control-allow-origin'), origin).toBeNull();
+      // The host's policy exposes no header; the app still lets the page read Retry-After and WWW-Authenticate.
+      expect(headers.get('access-control-expose-headers')).toBe(EXPOSED_RESPONSE_HEADERS);
+      expect(headers.get('vary')).toBe('Origin');
+    }
+  });
+
+  it('leaves every origin to a platform list of exactly ["*"], as ASP.NET Core reads it', async () => {
+    const anyOrigin = await run(policy([ALLOWED], ['*']), scope('GET', 'issueToken', { origin: ALLOWED }));
+    expect(headersOf(anyOrigin).get('access-control-allow-origin')).toBeNull();
+    const literalStar = await run(
+      policy([ALLOWED], ['*', PLATFORM]),
+      scope('GET', 'issueToken', { origin: ALLOWED }),
+    );
+    expect(headersOf(literalStar).get('access-control-allow-origin')).toBe(ALLOWED);
+  });
+
+  it('answers a preflight from a platform origin without Access-Control-Allow-*, as for an unlisted origin', async () => {
+    const response = await run(policy([ALLOWED], [ALLOWED]), preflightFrom(ALLOWED));
+    expect(response.status).toBe(204);
+    expect(corsHeaderNames(response)).toEqual(['access-control-expose-headers']);
+  });
+
+  it('keeps answering its own origins that the platform does not list, and adds nothing for strangers', async () => {
+    const own = await run(policy([ALLOWED], [PLATFORM]), scope('GET', 'issueToken', { origin: ALLOWED }));
+    expect(headersOf(own).get('access-control-allow-origin')).toBe(ALLOWED);
+    const stranger: HttpResponseInit = { status: 200 };
+    expect(
+      await run(
+        policy([], [PLATFORM]),
+        scope('GET', 'issueToken', { origin: 'https://evil.example' }),
+        stranger,
+      ),
+    ).toBe(stranger);
   });
 });
