@@ -81,7 +81,7 @@ export function createServiceClient(config: DemoConfig, onCall: (record: CallRec
         title: 'The request got no readable answer',
         detail: crossOrigin
           ? `${method} ${url} failed: the service is not running, or it does not allow this page's origin ` +
-            `(${location.origin}) in CORS_ALLOWED_ORIGINS. The browser console names the reason.`
+            `(${location.origin}) in APP_CORS_ALLOWED_ORIGINS. The browser console names the reason.`
           : `${method} ${url} failed: is the demo server still running?`,
       });
     }

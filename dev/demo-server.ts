@@ -18,7 +18,7 @@ export interface DemoServerOptions {
   host?: string;
   /**
    * The token service's base URL (`http://localhost:7071`, the API under `/api`). A function when the service starts
-   * after the demo server, because the service's CORS_ALLOWED_ORIGINS must name the demo's origin first.
+   * after the demo server, because the service's APP_CORS_ALLOWED_ORIGINS must name the demo's origin first.
    */
   serviceUrl: string | (() => string);
   /** The development identity provider whose `POST /token` the page reaches through this server. */
@@ -29,7 +29,7 @@ export interface DemoServer {
   /** `http://127.0.0.1:PORT/`: the page. */
   url: string;
   port: number;
-  /** The origins the page has when opened through this server: what the service's CORS_ALLOWED_ORIGINS must list. */
+  /** The origins the page has when opened through this server: what the service's APP_CORS_ALLOWED_ORIGINS must list. */
   origins: string[];
   close(): Promise<void>;
 }
@@ -203,6 +203,6 @@ export function demoBannerLine(demo: DemoServer, corsAllowedOrigins: string | un
   const allowed = (corsAllowedOrigins ?? '').split(',').map((origin) => origin.trim());
   const refused = !demo.origins.some((origin) => allowed.includes(origin));
   return `  Browser demo: http://localhost:${demo.port}/${
-    refused ? `  (refused by the service: add ${demo.origins[0]} to CORS_ALLOWED_ORIGINS)` : ''
+    refused ? `  (refused by the service: add ${demo.origins[0]} to APP_CORS_ALLOWED_ORIGINS)` : ''
   }`;
 }

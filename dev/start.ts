@@ -165,7 +165,7 @@ export async function startDevelopment(options: {
         startDemoServer({ port: options.demoPort ?? 0, serviceUrl: () => serviceUrl, issuerUrl }),
       );
       started.push(demo);
-      if (!isSet(env, 'CORS_ALLOWED_ORIGINS')) env.CORS_ALLOWED_ORIGINS = demo.origins.join(',');
+      if (!isSet(env, 'APP_CORS_ALLOWED_ORIGINS')) env.APP_CORS_ALLOWED_ORIGINS = demo.origins.join(',');
     }
     const settings = Object.fromEntries(Object.entries(env).filter(([name]) => known.has(name)));
     const checked = validated(settings);
@@ -190,7 +190,7 @@ export async function startDevelopment(options: {
       api: `${serviceUrl}/api`,
       ...(emulator ? { emulatorEndpoint: emulator.endpoint } : {}),
       ...(issuer ? { issuer: { url: issuer.issuer, audience: issuer.audience } } : {}),
-      ...(demo ? { demoLine: demoBannerLine(demo, env.CORS_ALLOWED_ORIGINS) } : {}),
+      ...(demo ? { demoLine: demoBannerLine(demo, env.APP_CORS_ALLOWED_ORIGINS) } : {}),
       settings: checked.settings,
       ...(checked.settings ? { store: describeStore(checked.settings, azurite) } : {}),
       authMode: env.AUTH_MODE ?? 'jwt',

@@ -138,19 +138,19 @@ describe('demoBannerLine', () => {
   };
   const close = async () => {};
 
-  it('prints where to open the demo, and warns when CORS_ALLOWED_ORIGINS leaves it out', () => {
+  it('prints where to open the demo, and warns when APP_CORS_ALLOWED_ORIGINS leaves it out', () => {
     expect(demoBannerLine({ ...demo, close }, 'http://127.0.0.1:7072')).toBe(
       '  Browser demo: http://localhost:7072/',
     );
     expect(demoBannerLine({ ...demo, close }, 'https://app.example.com')).toContain(
-      'add http://localhost:7072 to CORS_ALLOWED_ORIGINS',
+      'add http://localhost:7072 to APP_CORS_ALLOWED_ORIGINS',
     );
     expect(demoBannerLine({ ...demo, close }, undefined)).toContain('refused by the service');
   });
 });
 
 describe('npm start with the demo', () => {
-  it('serves the demo on its own origin and allows that origin in the service when CORS_ALLOWED_ORIGINS is unset', async () => {
+  it('serves the demo on its own origin and allows that origin in the service when APP_CORS_ALLOWED_ORIGINS is unset', async () => {
     const dev = await startDevelopment({ port: 0, env: {}, settingsDir: emptyDir });
     try {
       const demo = dev.demo!;
@@ -171,10 +171,10 @@ describe('npm start with the demo', () => {
     }
   });
 
-  it('keeps a CORS_ALLOWED_ORIGINS that is set, and warns when it leaves the demo out', async () => {
+  it('keeps a APP_CORS_ALLOWED_ORIGINS that is set, and warns when it leaves the demo out', async () => {
     const dev = await startDevelopment({
       port: 0,
-      env: { CORS_ALLOWED_ORIGINS: 'https://app.example.com' },
+      env: { APP_CORS_ALLOWED_ORIGINS: 'https://app.example.com' },
       settingsDir: emptyDir,
     });
     try {

@@ -170,5 +170,3 @@ describe('infra: no secrets, identity everywhere, sensible transport settings', 
     expect(propertyValue(containers[0]!.body, 'publicAccess')).toBe('None');
   });
 });
-
-describe('azure.yaml', () => {});
