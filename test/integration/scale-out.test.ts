@@ -1,6 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { odata } from '@azure/data-tables';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { devUserIds } from '../../dev/dev-issuer.js';
+import { startKeyVaultEmulator } from '../../dev/keyvault/index.js';
+import { tableClientFromConnectionString } from '../../src/storage/table-client.js';
 import { type Cluster, type Instance, startCluster } from '../support/cluster.js';
 
 /**
@@ -220,4 +225,40 @@ describe('three instances behave as one service', () => {
     );
     expect(orphans).toBeLessThanOrEqual(createsInFlight);
   }, 60_000);
+
+  it('shares reusable tokens sealed with a Key Vault-wrapped key, as deployed in Azure', async () => {
+    const vault = await startKeyVaultEmulator({ tlsDir: path.dirname(inject('emulatorCaCertPath')) });
+    const tableName = `Sealed${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+    vault.createKey('token-sealing');
+    const azure = {
+      IDENTITY_TABLE_NAME: tableName,
+      TOKEN_SEALING_KEY_URL: vault.keyUrl('token-sealing'),
+      IDENTITY_ENDPOINT: vault.managedIdentity.endpoint,
+      IDENTITY_HEADER: vault.managedIdentity.header,
+    };
+    const instances = [await cluster.addInstance(azure), await cluster.addInstance(azure)];
+    try {
+      const user = names('sealed', 1)[0]!;
+      const first = await tokenFrom(instances[0]!, user);
+      const second = await tokenFrom(instances[1]!, user);
+      expect(second.token).toBe(first.token);
+
+      const rows = tableClientFromConnectionString(inject('azuriteConnectionString'), tableName);
+      const matching = rows.listEntities<{ reusableTokens?: string }>({
+        queryOptions: { filter: odata`communicationUserId eq ${first.communicationUserId}` },
+      });
+      const row = (await matching.next()).value;
+      // Sealed under the Key Vault key's data key, not the development key, and no token in the clear.
+      expect(row?.reusableTokens).toMatch(/^s1\./);
+      expect(row?.reusableTokens).not.toMatch(/^s1\.dev\./);
+      expect(row?.reusableTokens).not.toContain(first.token!.slice(0, 40));
+      expect(vault.stats().wrapKey).toBe(1);
+    } finally {
+      for (const instance of instances) {
+        await instance.stop('SIGKILL');
+        cluster.instances.splice(cluster.instances.indexOf(instance), 1);
+      }
+      await vault.close();
+    }
+  });
 });
