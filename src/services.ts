@@ -8,6 +8,7 @@ import { createRateLimitPolicy } from './http/rate-limit.js';
 import { cacheIdentityMappings } from './identities/cached-identity-store.js';
 import { createIdentityStore } from './identities/create-store.js';
 import type { IdentityStore, UserKey } from './identities/identity-store.js';
+import { createRateLimitStore } from './limits/create-rate-limit-store.js';
 import { consoleLogger, type Logger } from './log.js';
 import { routes } from './routes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
@@ -79,7 +80,10 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         allowedOrigins: settings.cors.allowedOrigins,
         routeMethods: preflightMethods(() => routes),
       }),
-      createRateLimitPolicy({ perMinute: settings.rateLimit.perMinute }),
+      createRateLimitPolicy({
+        perMinute: settings.rateLimit.perMinute,
+        users: createRateLimitStore(settings.store, settings.rateLimit.perMinute),
+      }),
     ],
   };
 }
