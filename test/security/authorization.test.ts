@@ -469,3 +469,100 @@ describe('AUTH_MODE=anonymous only when chosen explicitly', () => {
     }
   });
 });
+
+describe('every user the token path serves can be revoked and erased by an admin', () => {
+  /** A token request as the user whose user claim (oid) is exactly `oid`. */
+  async function asUserWithId(target: SecureService, oid: string) {
+    const caller = await target.callerToken(uniqueUser('odd-id'), { oid });
+    return target.send({ method: 'POST', path: '/api/token', headers: authorization(caller) });
+  }
+
+  const adminCall = async (path: string, userId: string) =>
+    service.send({
+      method: 'POST',
+      path,
+      headers: {
+        ...authorization(await service.callerToken(uniqueUser('root'), { roles: [ADMIN_ROLE] })),
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({ userId }),
+    });
+
+  it('ids a path cannot carry (dot segments, lone surrogates, 1,024 characters) are revoked and erased with the body routes', async () => {
+    for (const oid of ['.', '..', 'lone\uD800', '\uDFFF', `${'z'.repeat(1023)}\uD801`]) {
+      const label = JSON.stringify(oid.slice(0, 12));
+      const served = await asUserWithId(service, oid);
+      expect(served.status, label).toBe(200);
+      const { token, user } = served.json() as { token: string; user: { communicationUserId: string } };
+
+      expect((await adminCall('/api/admin/revoke-user', oid)).status, label).toBe(204);
+      expect((await service.introspect(token)).active, label).toBe(false);
+
+      expect((await adminCall('/api/admin/delete-user', oid)).status, label).toBe(204);
+      expect(await service.emulatorIdentities(), label).not.toContain(user.communicationUserId);
+      expect(
+        (await service.mappings()).some((mapping) => mapping.userId === oid),
+        label,
+      ).toBe(false);
+      expect((await adminCall('/api/admin/delete-user', oid)).status, label).toBe(404);
+    }
+  });
+
+  it('a blank user claim, or one over 1,024 characters, is refused as a caller (401) before any ACS call', async () => {
+    const activity = await service.acsActivity();
+    for (const oid of [' ', '\t\n', '\u00a0\u3000', 'x'.repeat(1025)]) {
+      const refused = await asUserWithId(service, oid);
+      expect(refused.status, JSON.stringify(oid.slice(0, 8))).toBe(401);
+      expect(problemViolations(refused)).toEqual([]);
+    }
+    expect(await service.acsActivity()).toBe(activity);
+    const reasons = ledger.capture
+      .allLines()
+      .map(({ line }) => /"reason":"(user_claim_[a-z_]+)"/.exec(line)?.[1])
+      .filter(Boolean);
+    expect(reasons).toEqual(expect.arrayContaining(['user_claim_blank', 'user_claim_too_long']));
+  });
+
+  it('the same holds in AUTH_MODE=easyauth', async () => {
+    const easy = await startSecureService(ledger, {
+      env: {
+        AUTH_MODE: 'easyauth',
+        WEBSITE_AUTH_ENABLED: 'True',
+        AUTH_ISSUER: undefined,
+        AUTH_AUDIENCE: undefined,
+      },
+    });
+    try {
+      const principal = (oid: string, roles: string[] = []) => ({
+        'x-ms-client-principal': Buffer.from(
+          JSON.stringify({
+            auth_typ: 'aad',
+            claims: [
+              { typ: 'iss', val: 'https://login.example/tenant' },
+              { typ: 'oid', val: oid },
+              ...roles.map((val) => ({ typ: 'roles', val })),
+            ],
+          }),
+        ).toString('base64'),
+      });
+      const activity = await easy.acsActivity();
+      for (const oid of [' ', '\u2003', 'x'.repeat(1025)]) {
+        const refused = await easy.send({ method: 'POST', path: '/api/token', headers: principal(oid) });
+        expect(refused.status).toBe(401);
+      }
+      expect(await easy.acsActivity()).toBe(activity);
+
+      const served = await easy.send({ method: 'POST', path: '/api/token', headers: principal('..') });
+      expect(served.status).toBe(200);
+      const erased = await easy.send({
+        method: 'POST',
+        path: '/api/admin/delete-user',
+        headers: { ...principal('root', [ADMIN_ROLE]), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ userId: '..' }),
+      });
+      expect(erased.status).toBe(204);
+    } finally {
+      await easy.close();
+    }
+  });
+});
