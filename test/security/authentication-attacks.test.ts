@@ -389,6 +389,10 @@ describe('the failed-authentication limit holds under concurrency', () => {
       );
       const statuses = answers.map((answer) => answer.status);
       const verified = statuses.filter((status) => status === 401).length;
+      ledger.measure(
+        `signature checks (401) of ${statuses.length} concurrent bad tokens from one address, RATE_LIMIT_PER_MINUTE=10`,
+        verified,
+      );
       expect(verified).toBeGreaterThan(0);
       expect(verified).toBeLessThanOrEqual(10);
       expect(statuses.filter((status) => status !== 401 && status !== 429)).toEqual([]);
