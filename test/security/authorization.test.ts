@@ -96,8 +96,14 @@ function plantedBy(b: Member) {
 /** The self-service endpoints: every endpoint of the table that needs a caller and is not an admin route. */
 const selfService = () =>
   routeEndpoints().filter(({ path }) => path !== '/api/health' && !path.startsWith('/api/admin/'));
+/** Every admin route as a request about `userId`: in the path, or in the JSON body for the body forms. */
 const adminEndpoints = (userId: string) =>
-  routeEndpoints({ userId: encodeURIComponent(userId) }).filter(({ path }) => path.startsWith('/api/admin/'));
+  routeEndpoints({ userId: encodeURIComponent(userId) })
+    .filter(({ path }) => path.startsWith('/api/admin/'))
+    .map(({ route, method, path }) => {
+      const type: Record<string, string> = route.docs?.body ? { 'Content-Type': 'application/json' } : {};
+      return { method, path, type, ...(route.docs?.body ? { body: JSON.stringify({ userId }) } : {}) };
+    });
 
 describe('user A against user B', () => {
   it('A never reads, revokes, deletes or gets a token for B, whatever A plants in query, body or headers', async () => {
@@ -226,8 +232,13 @@ describe('administration', () => {
       const endpoints = adminEndpoints(b.oid);
       expect(endpoints.length).toBeGreaterThanOrEqual(2);
       const activity = await service.acsActivity();
-      for (const { method, path } of endpoints) {
-        const response = await service.send({ method, path, headers: authorization(caller) });
+      for (const { method, path, body, type } of endpoints) {
+        const response = await service.send({
+          method,
+          path,
+          body,
+          headers: { ...type, ...authorization(caller) },
+        });
         expect(response.status, `${method} ${path}`).toBe(403);
         expect(problemViolations(response)).toEqual([]);
       }
@@ -256,14 +267,20 @@ describe('administration', () => {
     await expectIntact(service, b);
   });
 
-  it('the control: a holder of AUTH_ADMIN_ROLE revokes and deletes B', async () => {
-    const b = await member('erased');
+  it('the control: a holder of AUTH_ADMIN_ROLE revokes and deletes B, by path and by body', async () => {
     const admin = await service.callerToken(uniqueUser('admin'), { roles: ['Reader', ADMIN_ROLE] });
-    const [revoke, remove] = adminEndpoints(b.oid).sort((x) => (x.method === 'POST' ? -1 : 1));
-    expect((await service.send({ ...revoke!, headers: authorization(admin) })).status).toBe(204);
-    expect((await service.introspect(b.acsToken)).active).toBe(false);
-    expect((await service.send({ ...remove!, headers: authorization(admin) })).status).toBe(204);
-    expect(await service.emulatorIdentities()).not.toContain(b.communicationUserId);
+    for (const inBody of [false, true]) {
+      const b = await member('erased');
+      const endpoints = adminEndpoints(b.oid).filter(({ body }) => (body !== undefined) === inBody);
+      const send = ({ type, ...request }: (typeof endpoints)[number]) =>
+        service.send({ ...request, headers: { ...type, ...authorization(admin) } });
+      const revoke = endpoints.find(({ path }) => path.includes('revoke'))!;
+      const remove = endpoints.find(({ path }) => !path.includes('revoke'))!;
+      expect((await send(revoke)).status).toBe(204);
+      expect((await service.introspect(b.acsToken)).active).toBe(false);
+      expect((await send(remove)).status).toBe(204);
+      expect(await service.emulatorIdentities()).not.toContain(b.communicationUserId);
+    }
   });
 
   it('with AUTH_ADMIN_ROLE unset, admin routes do not exist for anyone, not even a caller with an admin-like role', async () => {
@@ -273,8 +290,13 @@ describe('administration', () => {
       const activity = await off.acsActivity();
       for (const roles of [[ADMIN_ROLE], ['admin'], ['Admin', 'Administrator']]) {
         const caller = await off.callerToken(uniqueUser('would-be-admin'), { roles });
-        for (const { method, path } of adminEndpoints(b.oid)) {
-          const response = await off.send({ method, path, headers: authorization(caller) });
+        for (const { method, path, body, type } of adminEndpoints(b.oid)) {
+          const response = await off.send({
+            method,
+            path,
+            body,
+            headers: { ...type, ...authorization(caller) },
+          });
           expect([403, 404], `${method} ${path}`).toContain(response.status);
           expect(problemViolations(response)).toEqual([]);
         }
