@@ -5,6 +5,7 @@ import { isLoopbackHost } from '../../dev/loopback-host.js';
 import {
   ADMIN_ROLE,
   authorization,
+  FULL,
   Ledger,
   problemViolations,
   rawRequest,
@@ -15,6 +16,8 @@ import {
 } from './harness.js';
 
 const ledger = new Ledger('host-header');
+/** A fixed seed keeps the regular run deterministic; SECURITY_SEED explores others. */
+const seed = Number(process.env.SECURITY_SEED ?? 20261122);
 let service: SecureService;
 let demo: DemoServer;
 
@@ -116,10 +119,11 @@ describe('the local host: nothing in the Host header changes the route', () => {
         });
         if (response === undefined) return;
         ledger.observe(response);
-        expect(response.status).toBe(isLoopbackHost(host) ? 200 : 400);
+        // HTTP drops the spaces and tabs around a header value, so the server sees the value trimmed.
+        expect(response.status).toBe(isLoopbackHost(host.replace(/^[ \t]+|[ \t]+$/g, '')) ? 200 : 400);
         if (response.status === 400) expect(problemViolations(response)).toEqual([]);
       }),
-      { numRuns: sizes.propertyRuns },
+      { numRuns: sizes.propertyRuns, seed, endOnFailure: !FULL },
     );
   });
 });
