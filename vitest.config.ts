@@ -9,7 +9,9 @@ const benchSmoke = 'test/bench/**';
 export default defineConfig({
   test: {
     include: process.env.VITEST_BENCH_SMOKE ? [`${benchSmoke}/*.test.ts`] : ['test/**/*.test.ts'],
-    exclude: process.env.VITEST_BENCH_SMOKE ? configDefaults.exclude : [...configDefaults.exclude, benchSmoke],
+    exclude: process.env.VITEST_BENCH_SMOKE
+      ? configDefaults.exclude
+      : [...configDefaults.exclude, benchSmoke],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

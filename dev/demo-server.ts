@@ -6,6 +6,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { CONFIG_PATH, DEV_TOKEN_PATH, type DemoConfig } from '../demo/config.js';
 import { acsScopeSchema } from '../src/acs/scopes.js';
+import { isLoopbackHost, LOOPBACK_HOST_REQUIRED } from './loopback-host.js';
 
 /**
  * Serves the browser demo (demo/) on its own origin, so the page's calls to the token service are cross-origin and
@@ -144,6 +145,10 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
 
   const server = createServer(async (request, response) => {
     try {
+      // POST /dev-token mints tokens with any roles (a form post needs no preflight): no DNS rebinding either.
+      if (!isLoopbackHost(request.headers.host)) {
+        return sendJson(response, 400, { error: 'invalid_host', error_description: LOOPBACK_HOST_REQUIRED });
+      }
       const { pathname } = new URL(request.url ?? '/', 'http://demo.invalid');
       const method = request.method ?? 'GET';
       if (pathname === DEV_TOKEN_PATH) {

@@ -12,6 +12,7 @@ import {
   SignJWT,
 } from 'jose';
 import { z } from 'zod';
+import { isLoopbackHost, LOOPBACK_HOST_REQUIRED } from './loopback-host.js';
 
 /**
  * A local OpenID provider for development and tests: discovery, a JWKS, and `POST /token` to get a user's token
@@ -126,6 +127,10 @@ export async function startDevIssuer(opts: DevIssuerOptions = {}): Promise<DevIs
   }
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    // It signs whatever it is asked to: a page on another site must not reach it by DNS rebinding.
+    if (!isLoopbackHost(request.headers.host)) {
+      return sendJson(response, 400, { error: 'invalid_host', error_description: LOOPBACK_HOST_REQUIRED });
+    }
     const { pathname } = new URL(request.url ?? '/', issuer);
     const handlers: Record<string, { method: string; handle: () => Promise<void> | void }> = {
       '/.well-known/openid-configuration': {

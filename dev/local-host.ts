@@ -11,6 +11,7 @@ import type { LogLevel } from '../src/log.js';
 import { routes } from '../src/routes.js';
 import { type ServicesState, servicesFromEnvironment } from '../src/services.js';
 import { createFlexFront, type FlexFront, type FlexFrontOptions } from './flex-front.js';
+import { isLoopbackHost, LOOPBACK_HOST_REQUIRED } from './loopback-host.js';
 
 /** Like the Functions host's own request size limit (100 MB there): beyond it the host answers, not the app. */
 const HOST_MAX_BODY_BYTES = 1024 * 1024;
@@ -35,6 +36,8 @@ export interface LocalHostOptions {
    * CORS_ALLOWED_ORIGINS in `env`, and App Service Authentication when `easyAuth` is given. Absent: the app alone.
    */
   flexFront?: Omit<FlexFrontOptions, 'env'>;
+  /** Host names this host answers besides loopback ones (localhost, 127.0.0.0/8, [::1]); default none. */
+  hostNames?: readonly string[];
 }
 
 export interface LocalHost {
@@ -83,16 +86,22 @@ function joinedHeaders(request: IncomingMessage): Record<string, string> {
 }
 
 /**
- * The request's URL. The target is always read as a path (`//x/api/...` names no host), and a Host header that is
- * not a valid authority is ignored; a target that is no valid path gives undefined.
+ * Why the request is refused before any route is matched, or undefined: its Host must name this machine (see
+ * isLoopbackHost), and its target must be a path. The URL is then built from the checked Host and the path alone,
+ * so nothing in the request (a Host carrying a path or userinfo, a target like `//x/api/...`) can change the route.
  */
-function requestUrl(request: IncomingMessage): URL | undefined {
+function checkedUrl(
+  request: IncomingMessage,
+  hostNames: readonly string[],
+): { refusal: string; field: string } | { url: URL } {
   const host = request.headers.host;
-  const origin = host !== undefined && URL.canParse(`http://${host}`) ? `http://${host}` : 'http://127.0.0.1';
+  if (!isLoopbackHost(host, hostNames)) return { refusal: LOOPBACK_HOST_REQUIRED, field: 'Host' };
   const target = request.url ?? '/';
-  return target.startsWith('/') && URL.canParse(`${origin}${target}`)
-    ? new URL(`${origin}${target}`)
-    : undefined;
+  const href = `http://${host}${target}`;
+  if (!target.startsWith('/') || !URL.canParse(href)) {
+    return { refusal: 'The request target is not a valid path.', field: 'target' };
+  }
+  return { url: new URL(href) };
 }
 
 async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
@@ -165,17 +174,19 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     const invocationId = randomUUID();
     const method = (request.method ?? 'GET').toUpperCase();
     try {
-      if (front && frontAnswers(front, request, response)) return;
-      const url = requestUrl(request);
-      if (!url) {
+      const checked = checkedUrl(request, options.hostNames ?? []);
+      if (!('url' in checked)) {
         const invalid = problem({
           type: 'invalid-request',
-          detail: 'The request target is not a valid path.',
+          detail: checked.refusal,
           invocationId,
+          errors: [{ name: checked.field, reason: 'is not accepted here' }],
         });
         await send(response, invalid, method);
         return;
       }
+      if (front && frontAnswers(front, request, response)) return;
+      const { url } = checked;
       const path = url.pathname;
       const lowered = path.toLowerCase();
       const underPrefix = lowered === ROUTE_PREFIX || lowered.startsWith(`${ROUTE_PREFIX}/`);

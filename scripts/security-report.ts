@@ -121,6 +121,11 @@ function main() {
     ledger.leakKinds.map((kind) => `- ${ledger.concern}: ${kind}`),
   );
   const slowest = Math.max(0, ...ledgers.map((ledger) => ledger.slowestFaultedRequestMs ?? 0));
+  const measurements = ledgers.flatMap((ledger) =>
+    Object.entries(ledger.measured ?? {}).map(
+      ([name, value]) => `- ${ledger.concern}: ${name}: **${value}**`,
+    ),
+  );
   const failed = report ? report.numFailedTests : Number.NaN;
   const size = ledgers[0]?.sizes;
   const sizeLine = size
@@ -141,6 +146,10 @@ ${leakDetails.length > 0 ? `\nLeaks found:\n${leakDetails.join('\n')}\n` : ''}
 Slowest request while ACS failed, hung or the store was down: ${slowest} ms (time budget REQUEST_TIMEOUT_MS=1000 in those
 tests; the documented deadline is twice the budget plus the store's own time limits, see below).
 
+## Measured
+
+${measurements.length > 0 ? measurements.join('\n') : '- (none recorded)'}
+
 ## How to read the table
 
 - **Cases tried / passed**: vitest tests in \`test/security/<concern>.test.ts\`. Property tests (bad-input) each run
@@ -160,6 +169,30 @@ tests; the documented deadline is twice the budget plus the store's own time lim
   created (ACS access keys and connection strings, storage connection strings, ACS tokens, caller JWTs, Teams tokens),
   for anything JWT-, key- or bearer-shaped, for raw user ids and names, and for user fields that are not the stable
   hash.
+
+## Rate limits, development hosts and user ids
+
+- **Per user, across instances.** With a table identity store (IDENTITY_STORE=table), the per-user buckets live in a
+  table of their own (\`<IDENTITY_TABLE_NAME>Limits\`, one row per user named by a SHA-256 of issuer and user id,
+  partitions spread by its first two hex digits). A take writes the new level with the ETag last seen (If-Match) and
+  retries on 412/409, so instances never spend one token twice; each instance remembers the last ETag per user, so a
+  token request costs one conditional write, and a refusal none. A storage failure answers 503 with Retry-After, as
+  the identity store does. With the memory store (one instance, demos) the buckets stay in memory. Instance clocks
+  are assumed NTP-synchronised: a skew of s seconds shifts a refill by s.
+- **Per address, per instance.** The failed-authentication bucket stays in each instance's memory: a request that
+  sends credentials takes its address's token before they are verified and gets it back when they pass, so an
+  address gets at most RATE_LIMIT_PER_MINUTE signature checks per minute on each instance however many requests
+  arrive at once (N instances: at most N times that). The price: one address can have at most that many requests
+  being verified at the same instant.
+- **Hosts.** The local host, the demo server and the dev issuer answer only Host values naming this machine
+  (localhost, 127.0.0.0/8, [::1], any port; for the local host also its configured \`hostNames\`), others get 400
+  (a problem document on the local host). The local host builds each request URL from the checked Host and the path
+  alone, so a Host carrying a path or userinfo can no longer change the route.
+- **User ids.** A user claim that is only whitespace, or longer than 1,024 characters, is refused as a caller (401,
+  logged reasons \`user_claim_blank\` / \`user_claim_too_long\`) in jwt and easyauth modes, before any ACS call. Ids
+  a path cannot carry (\`.\`, \`..\`, lone surrogates, long ids) are served and reachable by admins through
+  \`POST /api/admin/revoke-user\` and \`POST /api/admin/delete-user\` with \`{"userId": "..."}\` (any non-empty
+  string, so users served before the refusal can still be erased).
 
 ## The deadline under faults
 

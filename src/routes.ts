@@ -1,7 +1,12 @@
 import type { HttpMethod } from '@azure/functions';
-import { ADMIN_AREA, adminUserParamsSchema } from './functions/admin-access.js';
-import { adminDeleteUser } from './functions/admin-delete-user.js';
-import { adminRevokeUser } from './functions/admin-revoke-user.js';
+import {
+  ADMIN_AREA,
+  adminAreaParamsSchema,
+  adminUserBodySchema,
+  adminUserParamsSchema,
+} from './functions/admin-access.js';
+import { adminDeleteUser, adminDeleteUserInBody } from './functions/admin-delete-user.js';
+import { adminRevokeUser, adminRevokeUserInBody } from './functions/admin-revoke-user.js';
 import { deleteIdentity } from './functions/delete-identity.js';
 import { getIdentity, identityResponseSchema } from './functions/get-identity.js';
 import { health, healthResponseSchema } from './functions/health.js';
@@ -38,6 +43,14 @@ export interface RouteDefinition {
    */
   readonly docs?: RouteDocs;
 }
+
+/**
+ * A path cannot name every user: URL normalisation removes the dot segments `.` and `..`, a lone surrogate has no
+ * UTF-8 form to percent-encode, and the path carries at most 1,024 characters. The body routes can.
+ */
+const PATH_IDS_NOTE =
+  'Ids a path cannot carry (`.`, `..`, lone surrogates, over 1,024 characters) go to the body form ' +
+  '(POST /admin/revoke-user, POST /admin/delete-user).';
 
 /** The one route table: src/index.ts registers it with the Functions host, dev/local-host.ts serves it. */
 export const routes: readonly RouteDefinition[] = acceptPreflight([
@@ -179,7 +192,8 @@ export const routes: readonly RouteDefinition[] = acceptPreflight([
       summary: 'Revokes every token of a user (admins only)',
       description:
         'Needs AUTH_ADMIN_ROLE in the caller’s roles (403 otherwise); off (404) while AUTH_ADMIN_ROLE is unset. ' +
-        'userId is the user claim’s value under the caller’s issuer; 404 when that user has no identity. Audited.',
+        'userId is the user claim’s value under the caller’s issuer; 404 when that user has no identity. Audited. ' +
+        PATH_IDS_NOTE,
       tags: ['Administration'],
       params: adminUserParamsSchema,
       responses: { 204: { description: 'The user’s earlier tokens no longer work.' } },
@@ -197,11 +211,51 @@ export const routes: readonly RouteDefinition[] = acceptPreflight([
       description:
         'Needs AUTH_ADMIN_ROLE in the caller’s roles (403 otherwise); off (404) while AUTH_ADMIN_ROLE is unset. ' +
         'userId is the user claim’s value under the caller’s issuer; 404 when that user has no identity. ACS ' +
-        'first, then the mapping; an ACS failure keeps the mapping (502/503). Audited.',
+        'first, then the mapping; an ACS failure keeps the mapping (502/503). Audited. ' +
+        PATH_IDS_NOTE,
       tags: ['Administration'],
       params: adminUserParamsSchema,
       responses: { 204: { description: 'The user’s identity and mapping are gone.' } },
       problems: ['not-found', 'invalid-request', 'upstream-failure', 'unavailable'],
+    },
+  },
+  {
+    name: 'revokeUserByBodyAsAdmin',
+    methods: ['POST'],
+    route: `${ADMIN_AREA}/revoke-user`,
+    authLevel: 'anonymous',
+    handler: adminRevokeUserInBody,
+    docs: {
+      summary: 'Revokes every token of any user, named in the body (admins only)',
+      description:
+        'As POST /admin/users/{userId}/revoke, with the user id in a JSON body, so every id the token path ever ' +
+        'served can be named: `.` and `..`, lone surrogates (as \\uD800 escapes), and ids longer than a path ' +
+        'carries. 404 when that user has no identity. Audited.',
+      tags: ['Administration'],
+      params: adminAreaParamsSchema,
+      body: { schema: adminUserBodySchema, required: true },
+      responses: { 204: { description: 'The user’s earlier tokens no longer work.' } },
+      problems: ['not-found', 'upstream-failure', 'unavailable'],
+    },
+  },
+  {
+    name: 'deleteUserByBodyAsAdmin',
+    methods: ['POST'],
+    route: `${ADMIN_AREA}/delete-user`,
+    authLevel: 'anonymous',
+    handler: adminDeleteUserInBody,
+    docs: {
+      summary: "Deletes any user's ACS identity and mapping, named in the body (admins only; GDPR erasure)",
+      description:
+        'As DELETE /admin/users/{userId}, with the user id in a JSON body, so every id the token path ever ' +
+        'served can be named: `.` and `..`, lone surrogates (as \\uD800 escapes), and ids longer than a path ' +
+        'carries. POST, because a DELETE with a body is dropped by some proxies. 404 when that user has no ' +
+        'identity. Audited.',
+      tags: ['Administration'],
+      params: adminAreaParamsSchema,
+      body: { schema: adminUserBodySchema, required: true },
+      responses: { 204: { description: 'The user’s identity and mapping are gone.' } },
+      problems: ['not-found', 'upstream-failure', 'unavailable'],
     },
   },
   {

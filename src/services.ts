@@ -7,6 +7,7 @@ import type { RequestPolicy } from './http/pipeline.js';
 import { createRateLimitPolicy } from './http/rate-limit.js';
 import { createIdentityStore } from './identities/create-store.js';
 import type { IdentityStore } from './identities/identity-store.js';
+import { createRateLimitStore } from './limits/create-rate-limit-store.js';
 import { consoleLogger, type Logger } from './log.js';
 import { routes } from './routes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
@@ -88,7 +89,10 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         platformOrigins: settings.cors.platformOrigins,
         routeMethods: preflightMethods(() => routes),
       }),
-      createRateLimitPolicy({ perMinute: settings.rateLimit.perMinute }),
+      createRateLimitPolicy({
+        perMinute: settings.rateLimit.perMinute,
+        users: createRateLimitStore(settings.store, settings.rateLimit.perMinute),
+      }),
     ],
   };
 }

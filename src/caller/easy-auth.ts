@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { AuthenticationError, type CallerValidator, type Principal, principalSchema } from './principal.js';
+import {
+  AuthenticationError,
+  type CallerValidator,
+  type Principal,
+  principalSchema,
+  userIdFromClaim,
+} from './principal.js';
 
 const OBJECT_ID_CLAIM = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
 const SCOPE_CLAIM = 'http://schemas.microsoft.com/identity/claims/scope';
@@ -39,8 +45,7 @@ export function createEasyAuthValidator(config: EasyAuthConfig): CallerValidator
       const values = (types: readonly string[]) =>
         principal.claims.filter(({ typ }) => types.includes(typ)).map(({ val }) => val);
 
-      const userId = values(userClaimTypes)[0];
-      if (!userId) throw new AuthenticationError('user_claim_missing', true);
+      const userId = userIdFromClaim(values(userClaimTypes)[0]);
       const issuer = values(['iss'])[0] ?? headers.get('x-ms-client-principal-idp') ?? principal.auth_typ;
       if (!issuer) throw new AuthenticationError('issuer_missing', true);
       const roleTypes = ['roles', ROLE_CLAIM, ...(principal.role_typ ? [principal.role_typ] : [])];

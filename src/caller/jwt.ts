@@ -16,6 +16,7 @@ import {
   KeysUnavailableError,
   type Principal,
   principalSchema,
+  userIdFromClaim,
 } from './principal.js';
 
 /** Asymmetric algorithms only: `none` and HS* (which a public key could be abused to forge) never verify. */
@@ -160,8 +161,7 @@ function stringClaim(payload: JWTPayload, name: string): string | undefined {
 }
 
 function principalFrom(payload: JWTPayload, config: JwtValidatorConfig): Principal {
-  const userId = stringClaim(payload, config.userClaim);
-  if (userId === undefined) throw new AuthenticationError('user_claim_missing', true);
+  const userId = userIdFromClaim(stringClaim(payload, config.userClaim));
   const roles = Array.isArray(payload.roles)
     ? payload.roles.filter((role): role is string => typeof role === 'string')
     : [];

@@ -14,6 +14,24 @@ export const principalSchema = z.object({
 });
 export type Principal = z.output<typeof principalSchema>;
 
+/**
+ * The longest user id served. Real ids (an Entra oid, an OpenID `sub`, an e-mail address) are far shorter; a longer
+ * one is a mistake or an attack, and the admin routes could not name it in a path.
+ */
+export const MAX_USER_ID_LENGTH = 1024;
+
+/**
+ * The user claim's value as a user id, or an AuthenticationError: a blank id (only whitespace) would be one user
+ * shared by every token whose claim is blank, and one over MAX_USER_ID_LENGTH is refused (see above). Both are
+ * refused as callers, before any ACS call.
+ */
+export function userIdFromClaim(value: string | undefined): string {
+  if (value === undefined || value.length === 0) throw new AuthenticationError('user_claim_missing', true);
+  if (value.trim().length === 0) throw new AuthenticationError('user_claim_blank', true);
+  if (value.length > MAX_USER_ID_LENGTH) throw new AuthenticationError('user_claim_too_long', true);
+  return value;
+}
+
 /** Authentication failed. `reason` is for logs only; clients get a generic 401. */
 export class AuthenticationError extends Error {
   override readonly name = 'AuthenticationError';

@@ -1,14 +1,12 @@
-import type { HttpResponseInit } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import { type AuditAction, audit } from '../audit.js';
-import { parseWith } from '../http/body.js';
+import { MAX_USER_ID_LENGTH } from '../caller/principal.js';
+import { parseWith, readJsonBody } from '../http/body.js';
 import { type AuthenticatedScope, authenticated, open, type RouteHandler } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
 import type { UserKey } from '../identities/identity-store.js';
 import { NO_SUCH_ROUTE } from './not-found.js';
-
-/** Real user ids (an Entra oid, an OpenID `sub`) are far shorter; a longer one is a mistake or an attack. */
-const MAX_USER_ID_LENGTH = 1024;
 
 /** The admin routes' parameters: `area` is always `admin` (see ADMIN_AREA); `userId` is the user claim's value. */
 export const adminUserParamsSchema = z.object({
@@ -22,6 +20,52 @@ export const adminUserParamsSchema = z.object({
     ),
 });
 const userIdParamSchema = adminUserParamsSchema.pick({ userId: true });
+/** The parameters of the admin routes that take the user id in the body. */
+export const adminAreaParamsSchema = adminUserParamsSchema.pick({ area: true });
+
+/**
+ * The body of the admin routes that take the user id in JSON. Any non-empty string: a JSON string carries what a
+ * path cannot (`.` and `..`, which URL normalisation removes; lone surrogates, as `\uD800` escapes; ids over the
+ * path limit), and users whose ids the token path refuses today (blank, over MAX_USER_ID_LENGTH) may have been
+ * served before, so an admin can still erase them.
+ */
+export const adminUserBodySchema = z.strictObject({
+  userId: z.string().min(1).meta({
+    description:
+      "The user claim's value under the caller's issuer, exactly as in the user's token (JSON escapes allowed).",
+  }),
+});
+
+/** Where an admin route finds the user it acts on. */
+export type SubjectSource = 'path' | 'body';
+
+interface RequestedUser {
+  /** The user id as sent, for auditing a refusal; never throws. */
+  requested(): Promise<string>;
+  /** The user id once validated, or a 400 problem naming what is wrong. */
+  validated(): Promise<string>;
+}
+
+function requestedUser(request: HttpRequest, source: SubjectSource): RequestedUser {
+  if (source === 'path') {
+    const userId = request.params.userId ?? '';
+    return {
+      requested: async () => userId,
+      validated: async () => parseWith(userIdParamSchema, { userId }, 'path').userId,
+    };
+  }
+  // The body can be read once: both answers come from this one read.
+  const read = readJsonBody(request, adminUserBodySchema).then((body) => {
+    if (body === undefined) {
+      throw new ProblemError('invalid-request', 'Send the user id in a JSON body: {"userId": "..."}.', {
+        errors: [{ name: 'body', reason: 'is required' }],
+      });
+    }
+    return body.userId;
+  });
+  const requested = read.catch(() => '');
+  return { requested: () => requested, validated: () => read };
+}
 
 const noSuchRoute = open(async () => {
   throw new ProblemError('not-found', NO_SUCH_ROUTE);
@@ -36,21 +80,22 @@ export const ADMIN_AREA = '{area}';
 const isAdminArea = (area: string | undefined) => area?.toLowerCase() === 'admin';
 
 /**
- * An administration route for `action` on the user named by the `{userId}` route parameter, under the caller's
- * own issuer. Until AUTH_ADMIN_ROLE is set, the route answers exactly as an unknown path does (404, before any
+ * An administration route for `action` on the user named by the `{userId}` route parameter (`source` path) or by
+ * the JSON body's `userId` (`source` body), under the caller's own issuer. Until AUTH_ADMIN_ROLE is set, the route answers exactly as an unknown path does (404, before any
  * authentication), so a deployment without administrators exposes nothing. Once set, callers must be verified and
  * hold that role in their `roles`; anyone else gets 403, and the refusal is audited.
  */
 export function adminRoute(
   action: AuditAction,
+  source: SubjectSource,
   operation: (scope: AuthenticatedScope, subject: UserKey) => Promise<HttpResponseInit>,
 ): RouteHandler {
   const switchedOn = authenticated(async (scope) => {
     const { caller, services, request, context } = scope;
-    const requested = request.params.userId ?? '';
+    const user = requestedUser(request, source);
     const adminRole = services.settings.adminRole;
     if (caller.anonymous || adminRole === undefined || !caller.roles.includes(adminRole)) {
-      const subject = { issuer: caller.issuer, userId: requested };
+      const subject = { issuer: caller.issuer, userId: await user.requested() };
       audit(
         services.log,
         { action, actorKind: 'admin', actor: caller, subject, invocationId: context.invocationId },
@@ -60,8 +105,7 @@ export function adminRoute(
         reason: 'not_admin',
       });
     }
-    const { userId } = parseWith(userIdParamSchema, { userId: requested }, 'path');
-    return operation(scope, { issuer: caller.issuer, userId });
+    return operation(scope, { issuer: caller.issuer, userId: await user.validated() });
   });
   const route: RouteHandler = (request, context, state) =>
     !isAdminArea(request.params.area) || (state.ready && state.services.settings.adminRole === undefined)

@@ -1,15 +1,19 @@
-import type { HttpResponseInit } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { MemoryRateLimitStore } from '../limits/memory-rate-limit-store.js';
+import type { RateLimitStore } from '../limits/rate-limit-store.js';
 import { clientAddress } from './client-address.js';
 import type { AuthenticatedScope, RequestPolicy, RequestScope } from './pipeline.js';
 import { problem } from './problem.js';
 import { type Admission, type Clock, TokenBuckets } from './token-buckets.js';
 
-/** Per kind of bucket: about 300 bytes each with an Entra issuer in the key, so a few MB at most. */
+/** Keys per kind of bucket in memory: about 300 bytes each with an Entra issuer in the key, so a few MB at most. */
 export const DEFAULT_MAX_BUCKETS = 20_000;
 
 export interface RateLimitOptions {
   /** RATE_LIMIT_PER_MINUTE: requests per minute per verified user, and failed authentications per client address. */
   perMinute: number;
+  /** Where the per-user buckets live; default this instance's memory. */
+  users?: RateLimitStore;
   maxBuckets?: number;
   now?: Clock;
 }
@@ -41,40 +45,60 @@ function challengesCredentials(response: HttpResponseInit): boolean {
   return response.status === 403 && headers.has('www-authenticate');
 }
 
+/** Headers that carry credentials to verify: a bearer token (AUTH_MODE=jwt) or the platform's principal (easyauth). */
+const CREDENTIAL_HEADERS = ['authorization', 'x-ms-client-principal'];
+
+function sendsCredentials(scope: RequestScope): boolean {
+  return CREDENTIAL_HEADERS.some((name) => scope.request.headers.has(name));
+}
+
 /**
- * Token buckets in this instance's memory: one per verified user (issuer + user id), spent by every request, and
- * one per client address, spent by every request whose credentials fail (401, or 403 insufficient_scope). An
- * address whose bucket is empty is refused before its token is even verified, so garbage and guessing cost no
- * signature check and no key fetch; a verified user behind that address waits too until the bucket refills (the
- * price of refusing before verifying). Each instance counts alone: a limit shared across instances belongs in
- * front of the app (API Management).
+ * Two kinds of token bucket. One per verified user (issuer + user id), spent by every request, in `users`: shared by
+ * every instance when the identity store is a table, this instance's memory otherwise. One per client address, in
+ * this instance's memory, spent by every request whose credentials fail (401, or 403 insufficient_scope).
+ *
+ * A request that sends credentials takes its address's token before they are verified and gets it back once they
+ * pass, so however many arrive at once, an address gets at most a bucket's worth of verifications per minute on
+ * each instance; garbage and guessing beyond it cost no signature check and no key fetch. A request without
+ * credentials costs no verification: its address is only checked, and charged after its 401. A verified user behind
+ * an address whose bucket is empty waits too until it refills (the price of refusing before verifying).
  */
 export function createRateLimitPolicy({
   perMinute,
+  users,
   maxBuckets = DEFAULT_MAX_BUCKETS,
   now,
 }: RateLimitOptions): RequestPolicy {
-  const users = new TokenBuckets({ perMinute, maxBuckets, ...(now ? { now } : {}) });
+  const userBuckets = users ?? new MemoryRateLimitStore({ perMinute, maxBuckets, ...(now ? { now } : {}) });
   const failedAuthentications = new TokenBuckets({ perMinute, maxBuckets, ...(now ? { now } : {}) });
+  /** The address whose token each request in flight holds for its verification. */
+  const reservations = new WeakMap<HttpRequest, string>();
 
   return {
     beforeAuthentication(scope) {
-      const admission = failedAuthentications.check(addressOf(scope));
-      if (admission.allowed) return undefined;
-      return tooManyRequests(
-        scope,
-        admission,
-        'Too many failed authentications from this address. Retry later.',
-      );
+      const address = addressOf(scope);
+      const reserving = sendsCredentials(scope);
+      const admission = reserving
+        ? failedAuthentications.take(address)
+        : failedAuthentications.check(address);
+      if (!admission.allowed) {
+        return tooManyRequests(
+          scope,
+          admission,
+          'Too many failed authentications from this address. Retry later.',
+        );
+      }
+      if (reserving) reservations.set(scope.request, address);
+      return undefined;
     },
 
-    afterAuthentication(scope: AuthenticatedScope) {
+    async afterAuthentication(scope: AuthenticatedScope) {
       const { caller } = scope;
       // An anonymous caller is a new random user on every call (AUTH_MODE=anonymous): only its address is stable.
       const key = caller.anonymous
         ? `address ${addressOf(scope)}`
         : JSON.stringify([caller.issuer, caller.userId]);
-      const admission = users.take(key);
+      const admission = await userBuckets.take(key);
       if (admission.allowed) return undefined;
       return tooManyRequests(
         scope,
@@ -84,7 +108,14 @@ export function createRateLimitPolicy({
     },
 
     decorate(scope, response: HttpResponseInit) {
-      if (challengesCredentials(response)) failedAuthentications.take(addressOf(scope));
+      const reserved = reservations.get(scope.request);
+      const failed = challengesCredentials(response);
+      if (reserved === undefined) {
+        if (failed) failedAuthentications.take(addressOf(scope));
+      } else {
+        reservations.delete(scope.request);
+        if (!failed) failedAuthentications.giveBack(reserved);
+      }
       return response;
     },
   };

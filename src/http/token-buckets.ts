@@ -57,6 +57,16 @@ export class TokenBuckets {
     return this.admit(key, false);
   }
 
+  /**
+   * Returns one token taken from `key` (never beyond the bucket size): a caller that reserves a token before work
+   * whose outcome decides the charge gives it back when the work turns out free. A key no longer tracked is full.
+   */
+  giveBack(key: string): void {
+    const now = this.now();
+    const bucket = this.current.get(key) ?? this.previous.get(key);
+    if (bucket) this.store(key, Math.min(this.capacity, this.level(bucket, now) + 1), now);
+  }
+
   /** Keys currently tracked. */
   get size(): number {
     return this.current.size + this.previous.size;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoServer, demoBannerLine, startDemoServer } from '../../dev/demo-server.js';
 import { type DevIssuer, devUserIds, startDevIssuer } from '../../dev/dev-issuer.js';
 import { startDevelopment } from '../../dev/start.js';
+import { requestWithHost } from './host-request.js';
 
 const SERVICE_URL = 'http://127.0.0.1:7999';
 
@@ -70,6 +71,22 @@ describe('demo server', () => {
       audience: issuer.audience,
     });
     expect(payload.oid).toBe(devUserIds('alice').oid);
+  });
+
+  it('refuses a Host that is not loopback (DNS rebinding): no admin token for rebind.attacker.example', async () => {
+    const form = (host: string) =>
+      requestWithHost(at('/dev-token'), host, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'user=mallory&roles=TokenAdmin',
+      });
+    expect((await form(`localhost:${new URL(demo.url).port}`)).status).toBe(200);
+    const refused = await form('rebind.attacker.example');
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.text)).toMatchObject({ error: 'invalid_host' });
+    expect(refused.text).not.toContain('access_token');
+    expect((await requestWithHost(at('/config.json'), 'rebind.attacker.example')).status).toBe(400);
+    expect((await requestWithHost(at('/'), '[::1]:8080')).status).toBe(200);
   });
 
   it("passes the issuer's refusals through, and refuses oversized bodies itself", async () => {

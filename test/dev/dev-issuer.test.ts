@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DEV_AUDIENCE, type DevIssuer, devUserIds, startDevIssuer } from '../../dev/dev-issuer.js';
+import { requestWithHost } from './host-request.js';
 
 const UUID_V5 = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -235,5 +236,25 @@ describe('dev issuer key rotation', () => {
     } finally {
       await dev.close();
     }
+  });
+});
+
+describe('dev issuer Host check', () => {
+  it('answers loopback Host values and refuses others (DNS rebinding) with 400 before minting', async () => {
+    const url = `${issuer.issuer}/token`;
+    const post = (host: string) =>
+      requestWithHost(url, host, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'rebound', roles: ['TokenAdmin'] }),
+      });
+    expect((await post('localhost:1')).status).toBe(200);
+    for (const host of ['rebind.attacker.example', `rebind.attacker.example:${new URL(url).port}`]) {
+      const refused = await post(host);
+      expect(refused.status).toBe(400);
+      expect(JSON.parse(refused.text)).toMatchObject({ error: 'invalid_host' });
+      expect(refused.text).not.toContain('access_token');
+    }
+    expect((await requestWithHost(issuer.jwksUri, 'evil.example')).status).toBe(400);
   });
 });

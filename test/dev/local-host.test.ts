@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalHost } from '../../dev/local-host.js';
 import { type RunningService, startService } from '../support/service.js';
 
 /** Sends raw HTTP, for what fetch will not send (repeated headers); returns the status line and body. */
@@ -219,5 +220,60 @@ describe('startLocalHost behind the Flex Consumption front with App Service Auth
     });
     expect(signedIn.status).toBe(200);
     expect((await flex.mappings()).map((mapping) => mapping.userId)).not.toContain('victim');
+  });
+});
+
+describe('the Host header of the local host', () => {
+  const get = (host: string, path = '/api/health') =>
+    rawRequest(service.host.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+
+  it('accepts loopback names with any port: localhost, 127.0.0.0/8 and [::1]', async () => {
+    for (const host of [
+      'localhost',
+      'LOCALHOST:7071',
+      '127.0.0.1',
+      `127.0.0.1:${service.host.port}`,
+      '127.8.9.10:1',
+      '[::1]:80',
+    ]) {
+      expect((await get(host)).status, host).toBe(200);
+    }
+  });
+
+  it('refuses any other Host with a 400 problem naming the Host, before any route runs', async () => {
+    for (const host of [
+      'rebind.attacker.example',
+      'rebind.attacker.example:7071',
+      'localhost.attacker.example',
+      '127.0.0.1.nip.io',
+      '128.0.0.1',
+      '[::2]',
+      'user@127.0.0.1',
+      `127.0.0.1:${service.host.port}/api/identity`,
+      '127.0.0.1:99999',
+      '',
+    ]) {
+      const { status, text } = await get(host);
+      expect(status, host).toBe(400);
+      expect(text, host).toContain('application/problem+json');
+      expect(text, host).toContain('"name":"Host"');
+    }
+  });
+
+  it('answers a configured own host name as well', async () => {
+    const named = await startLocalHost({
+      env: service.env,
+      hostNames: ['tokens.contoso.test'],
+      log: () => undefined,
+    });
+    try {
+      const answer = (host: string) =>
+        rawRequest(named.port, `GET /api/health HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      expect((await answer('tokens.contoso.test')).status).toBe(200);
+      expect((await answer('TOKENS.contoso.test:443')).status).toBe(200);
+      expect((await answer('other.contoso.test')).status).toBe(400);
+    } finally {
+      await named.close();
+    }
   });
 });

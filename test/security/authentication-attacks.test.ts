@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   base64url,
   decodeProtectedHeader,
@@ -11,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevIssuer, devUserIds, startDevIssuer } from '../../dev/dev-issuer.js';
 import {
   authorization,
+  FULL,
   Ledger,
   problemViolations,
   type RawRequest,
@@ -341,6 +345,83 @@ describe('guessing tokens is throttled per client address', () => {
       expect(await limited.acsActivity()).toBe(activity);
     } finally {
       await limited.close();
+    }
+  });
+});
+
+describe('the failed-authentication limit holds under concurrency', () => {
+  it(`verifies at most RATE_LIMIT_PER_MINUTE bad tokens from one address when ${FULL ? 400 : 100} arrive at once`, async () => {
+    // A key set that answers slowly, and a kid it does not hold with cool-down 0: every verification waits for a
+    // refetch, so hundreds overlap, the window in which a limit spent only after the 401 let 184 of 400 through.
+    const issuer = await startDevIssuer();
+    const slowKeys = createServer((_request, response) => {
+      setTimeout(async () => {
+        const upstream = await fetch(issuer.jwksUri);
+        response
+          .writeHead(upstream.status, { 'content-type': 'application/json' })
+          .end(await upstream.text());
+      }, 400);
+    });
+    slowKeys.listen(0, '127.0.0.1');
+    await once(slowKeys, 'listening');
+    const limited = await startSecureService(ledger, {
+      issuer,
+      env: {
+        RATE_LIMIT_PER_MINUTE: '10',
+        AUTH_JWKS_URI: `http://127.0.0.1:${(slowKeys.address() as AddressInfo).port}/keys`,
+      },
+      jwt: { cooldownMs: 0 },
+    });
+    try {
+      const user = uniqueUser('forged');
+      const genuine = await limited.callerToken(user);
+      const forged = await limited.callerToken(user, {}, { kid: 'not-published' });
+      const answers = await Promise.all(
+        Array.from({ length: FULL ? 400 : 100 }, () =>
+          limited.send({
+            method: 'POST',
+            path: '/api/token',
+            localAddress: '127.0.0.9',
+            headers: authorization(forged),
+            timeoutMs: 60_000,
+          }),
+        ),
+      );
+      const statuses = answers.map((answer) => answer.status);
+      const verified = statuses.filter((status) => status === 401).length;
+      ledger.measure(
+        `signature checks (401) of ${statuses.length} concurrent bad tokens from one address, RATE_LIMIT_PER_MINUTE=10`,
+        verified,
+      );
+      expect(verified).toBeGreaterThan(0);
+      expect(verified).toBeLessThanOrEqual(10);
+      expect(statuses.filter((status) => status !== 401 && status !== 429)).toEqual([]);
+      // A genuine caller from another address is unaffected, and one from this address waits like the rest.
+      expect(
+        (
+          await limited.send({
+            method: 'POST',
+            path: '/api/token',
+            localAddress: '127.0.0.10',
+            headers: authorization(genuine),
+          })
+        ).status,
+      ).toBe(200);
+      expect(
+        (
+          await limited.send({
+            method: 'POST',
+            path: '/api/token',
+            localAddress: '127.0.0.9',
+            headers: authorization(genuine),
+          })
+        ).status,
+      ).toBe(429);
+    } finally {
+      await limited.close();
+      slowKeys.closeAllConnections();
+      slowKeys.close();
+      await issuer.close();
     }
   });
 });

@@ -96,8 +96,14 @@ function plantedBy(b: Member) {
 /** The self-service endpoints: every endpoint of the table that needs a caller and is not an admin route. */
 const selfService = () =>
   routeEndpoints().filter(({ path }) => path !== '/api/health' && !path.startsWith('/api/admin/'));
+/** Every admin route as a request about `userId`: in the path, or in the JSON body for the body forms. */
 const adminEndpoints = (userId: string) =>
-  routeEndpoints({ userId: encodeURIComponent(userId) }).filter(({ path }) => path.startsWith('/api/admin/'));
+  routeEndpoints({ userId: encodeURIComponent(userId) })
+    .filter(({ path }) => path.startsWith('/api/admin/'))
+    .map(({ route, method, path }) => {
+      const type: Record<string, string> = route.docs?.body ? { 'Content-Type': 'application/json' } : {};
+      return { method, path, type, ...(route.docs?.body ? { body: JSON.stringify({ userId }) } : {}) };
+    });
 
 describe('user A against user B', () => {
   it('A never reads, revokes, deletes or gets a token for B, whatever A plants in query, body or headers', async () => {
@@ -226,8 +232,13 @@ describe('administration', () => {
       const endpoints = adminEndpoints(b.oid);
       expect(endpoints.length).toBeGreaterThanOrEqual(2);
       const activity = await service.acsActivity();
-      for (const { method, path } of endpoints) {
-        const response = await service.send({ method, path, headers: authorization(caller) });
+      for (const { method, path, body, type } of endpoints) {
+        const response = await service.send({
+          method,
+          path,
+          body,
+          headers: { ...type, ...authorization(caller) },
+        });
         expect(response.status, `${method} ${path}`).toBe(403);
         expect(problemViolations(response)).toEqual([]);
       }
@@ -256,14 +267,20 @@ describe('administration', () => {
     await expectIntact(service, b);
   });
 
-  it('the control: a holder of AUTH_ADMIN_ROLE revokes and deletes B', async () => {
-    const b = await member('erased');
+  it('the control: a holder of AUTH_ADMIN_ROLE revokes and deletes B, by path and by body', async () => {
     const admin = await service.callerToken(uniqueUser('admin'), { roles: ['Reader', ADMIN_ROLE] });
-    const [revoke, remove] = adminEndpoints(b.oid).sort((x) => (x.method === 'POST' ? -1 : 1));
-    expect((await service.send({ ...revoke!, headers: authorization(admin) })).status).toBe(204);
-    expect((await service.introspect(b.acsToken)).active).toBe(false);
-    expect((await service.send({ ...remove!, headers: authorization(admin) })).status).toBe(204);
-    expect(await service.emulatorIdentities()).not.toContain(b.communicationUserId);
+    for (const inBody of [false, true]) {
+      const b = await member('erased');
+      const endpoints = adminEndpoints(b.oid).filter(({ body }) => (body !== undefined) === inBody);
+      const send = ({ type, ...request }: (typeof endpoints)[number]) =>
+        service.send({ ...request, headers: { ...type, ...authorization(admin) } });
+      const revoke = endpoints.find(({ path }) => path.includes('revoke'))!;
+      const remove = endpoints.find(({ path }) => !path.includes('revoke'))!;
+      expect((await send(revoke)).status).toBe(204);
+      expect((await service.introspect(b.acsToken)).active).toBe(false);
+      expect((await send(remove)).status).toBe(204);
+      expect(await service.emulatorIdentities()).not.toContain(b.communicationUserId);
+    }
   });
 
   it('with AUTH_ADMIN_ROLE unset, admin routes do not exist for anyone, not even a caller with an admin-like role', async () => {
@@ -273,8 +290,13 @@ describe('administration', () => {
       const activity = await off.acsActivity();
       for (const roles of [[ADMIN_ROLE], ['admin'], ['Admin', 'Administrator']]) {
         const caller = await off.callerToken(uniqueUser('would-be-admin'), { roles });
-        for (const { method, path } of adminEndpoints(b.oid)) {
-          const response = await off.send({ method, path, headers: authorization(caller) });
+        for (const { method, path, body, type } of adminEndpoints(b.oid)) {
+          const response = await off.send({
+            method,
+            path,
+            body,
+            headers: { ...type, ...authorization(caller) },
+          });
           expect([403, 404], `${method} ${path}`).toContain(response.status);
           expect(problemViolations(response)).toEqual([]);
         }
@@ -466,6 +488,103 @@ describe('AUTH_MODE=anonymous only when chosen explicitly', () => {
       }
     } finally {
       await host.close();
+    }
+  });
+});
+
+describe('every user the token path serves can be revoked and erased by an admin', () => {
+  /** A token request as the user whose user claim (oid) is exactly `oid`. */
+  async function asUserWithId(target: SecureService, oid: string) {
+    const caller = await target.callerToken(uniqueUser('odd-id'), { oid });
+    return target.send({ method: 'POST', path: '/api/token', headers: authorization(caller) });
+  }
+
+  const adminCall = async (path: string, userId: string) =>
+    service.send({
+      method: 'POST',
+      path,
+      headers: {
+        ...authorization(await service.callerToken(uniqueUser('root'), { roles: [ADMIN_ROLE] })),
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({ userId }),
+    });
+
+  it('ids a path cannot carry (dot segments, lone surrogates, 1,024 characters) are revoked and erased with the body routes', async () => {
+    for (const oid of ['.', '..', 'lone\uD800', '\uDFFF', `${'z'.repeat(1023)}\uD801`]) {
+      const label = JSON.stringify(oid.slice(0, 12));
+      const served = await asUserWithId(service, oid);
+      expect(served.status, label).toBe(200);
+      const { token, user } = served.json() as { token: string; user: { communicationUserId: string } };
+
+      expect((await adminCall('/api/admin/revoke-user', oid)).status, label).toBe(204);
+      expect((await service.introspect(token)).active, label).toBe(false);
+
+      expect((await adminCall('/api/admin/delete-user', oid)).status, label).toBe(204);
+      expect(await service.emulatorIdentities(), label).not.toContain(user.communicationUserId);
+      expect(
+        (await service.mappings()).some((mapping) => mapping.userId === oid),
+        label,
+      ).toBe(false);
+      expect((await adminCall('/api/admin/delete-user', oid)).status, label).toBe(404);
+    }
+  });
+
+  it('a blank user claim, or one over 1,024 characters, is refused as a caller (401) before any ACS call', async () => {
+    const activity = await service.acsActivity();
+    for (const oid of [' ', '\t\n', '\u00a0\u3000', 'x'.repeat(1025)]) {
+      const refused = await asUserWithId(service, oid);
+      expect(refused.status, JSON.stringify(oid.slice(0, 8))).toBe(401);
+      expect(problemViolations(refused)).toEqual([]);
+    }
+    expect(await service.acsActivity()).toBe(activity);
+    const reasons = ledger.capture
+      .allLines()
+      .map(({ line }) => /"reason":"(user_claim_[a-z_]+)"/.exec(line)?.[1])
+      .filter(Boolean);
+    expect(reasons).toEqual(expect.arrayContaining(['user_claim_blank', 'user_claim_too_long']));
+  });
+
+  it('the same holds in AUTH_MODE=easyauth', async () => {
+    const easy = await startSecureService(ledger, {
+      env: {
+        AUTH_MODE: 'easyauth',
+        WEBSITE_AUTH_ENABLED: 'True',
+        AUTH_ISSUER: undefined,
+        AUTH_AUDIENCE: undefined,
+      },
+    });
+    try {
+      const principal = (oid: string, roles: string[] = []) => ({
+        'x-ms-client-principal': Buffer.from(
+          JSON.stringify({
+            auth_typ: 'aad',
+            claims: [
+              { typ: 'iss', val: 'https://login.example/tenant' },
+              { typ: 'oid', val: oid },
+              ...roles.map((val) => ({ typ: 'roles', val })),
+            ],
+          }),
+        ).toString('base64'),
+      });
+      const activity = await easy.acsActivity();
+      for (const oid of [' ', '\u2003', 'x'.repeat(1025)]) {
+        const refused = await easy.send({ method: 'POST', path: '/api/token', headers: principal(oid) });
+        expect(refused.status).toBe(401);
+      }
+      expect(await easy.acsActivity()).toBe(activity);
+
+      const served = await easy.send({ method: 'POST', path: '/api/token', headers: principal('..') });
+      expect(served.status).toBe(200);
+      const erased = await easy.send({
+        method: 'POST',
+        path: '/api/admin/delete-user',
+        headers: { ...principal('root', [ADMIN_ROLE]), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ userId: '..' }),
+      });
+      expect(erased.status).toBe(204);
+    } finally {
+      await easy.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 import { CommunicationIdentityClient } from '@azure/communication-identity';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { devUserIds } from '../../dev/dev-issuer.js';
+import { startLocalHost } from '../../dev/local-host.js';
 import { REQUEST_EVENT } from '../../src/telemetry.js';
 import { compareViews } from './consistency.js';
 import {
@@ -10,6 +11,8 @@ import {
   Ledger,
   type RawRequest,
   type RawResponse,
+  rawRequest,
+  registerResponseSecrets,
   type SecureService,
   sizes,
   startSecureService,
@@ -293,5 +296,60 @@ describe(`concurrency without loss over Azurite (${sizes.requests} parallel requ
     });
     expect(await handlersFinished(service, before + sent.length)).toBe(true);
     expect(await checkConsistency(service, burst)).toEqual({ duplicates: [], orphans: [], lost: [] });
+  });
+});
+
+describe('the per-user rate limit holds across instances', () => {
+  it('three local hosts sharing one table at RATE_LIMIT_PER_MINUTE=10 admit a user about 10 times, not 30', async () => {
+    const first = await startSecureService(ledger, { store: 'table', env: { RATE_LIMIT_PER_MINUTE: '10' } });
+    services.push(first);
+    // Two more instances of the same deployment: the same settings, so the same identity and limits tables.
+    const others = await Promise.all(
+      [0, 1].map(() =>
+        startLocalHost({ env: first.env, log: (level, line) => ledger.capture.hostLog(level, line) }),
+      ),
+    );
+    try {
+      const hosts = [first.url, ...others.map((host) => host.url)];
+      const user = uniqueUser('scale-out');
+      const caller = await first.callerToken(user);
+      const bystander = await first.callerToken(uniqueUser('bystander'));
+      const send = async (host: string, token: string, index: number) => {
+        const response = await rawRequest(host, {
+          method: 'POST',
+          path: '/api/token',
+          headers: authorization(token),
+          // Distinct client addresses, so only the per-user limit is measured here.
+          localAddress: `127.0.1.${(index % 200) + 1}`,
+          timeoutMs: BURST_ANSWER_MS,
+        });
+        ledger.observe(response);
+        registerResponseSecrets(ledger.capture, response);
+        return response;
+      };
+      const answers = await Promise.all(
+        Array.from({ length: 45 }, (_, index) => send(hosts[index % hosts.length]!, caller, index)),
+      );
+      const statuses = answers.map((answer) => answer.status);
+      const admitted = statuses.filter((status) => status === 200).length;
+      ledger.measure(
+        'token requests of one user admitted (200) of 45 concurrent over 3 instances, RATE_LIMIT_PER_MINUTE=10',
+        admitted,
+      );
+      // A token refills every 6 s: a slow burst may see one or two more, never a second instance's worth.
+      expect(admitted).toBeGreaterThanOrEqual(10);
+      expect(admitted).toBeLessThanOrEqual(12);
+      expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([]);
+      for (const refused of answers.filter((answer) => answer.status === 429)) {
+        expect(refused.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+      }
+      // Every instance now refuses the user, and none refuses another user.
+      for (const [index, host] of hosts.entries()) {
+        expect((await send(host, caller, 100 + index)).status).toBe(429);
+        expect((await send(host, bystander, 110 + index)).status).toBe(200);
+      }
+    } finally {
+      for (const host of others) await host.close();
+    }
   });
 });

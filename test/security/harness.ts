@@ -67,6 +67,8 @@ export interface LedgerFigures {
   sizes: typeof sizes;
   /** Longest request under injected ACS hangs, in ms, when measured. */
   slowestFaultedRequestMs?: number;
+  /** Named figures a test measured (what it asserts), for the report's list of measurements. */
+  measured?: Record<string, number>;
 }
 
 interface RequestLogLine {
@@ -103,6 +105,7 @@ export class Ledger {
   private orphans = 0;
   private slowestFaultedRequestMs: number | undefined;
   private readonly acsVerdicts = new Set<string>();
+  private readonly measured: Record<string, number> = {};
 
   constructor(readonly concern: string) {
     this.capture.captureConsole();
@@ -130,6 +133,11 @@ export class Ledger {
   consistency(found: { duplicates: number; orphans: number }): void {
     this.duplicates += found.duplicates;
     this.orphans += found.orphans;
+  }
+
+  /** Records a figure a test measured, under a name that says what it is, for the report. */
+  measure(name: string, value: number): void {
+    this.measured[name] = value;
   }
 
   faultedLatency(ms: number): void {
@@ -162,6 +170,7 @@ export class Ledger {
       ...(this.slowestFaultedRequestMs !== undefined
         ? { slowestFaultedRequestMs: this.slowestFaultedRequestMs }
         : {}),
+      ...(Object.keys(this.measured).length > 0 ? { measured: { ...this.measured } } : {}),
     };
   }
 

@@ -68,6 +68,21 @@ describe('createEasyAuthValidator', () => {
     }
   });
 
+  it('refuses a blank user claim (only whitespace) and one over 1,024 characters, naming why', async () => {
+    for (const [val, reason] of [
+      [' \t ', 'user_claim_blank'],
+      ['x'.repeat(1025), 'user_claim_too_long'],
+    ] as const) {
+      const headers = new Headers({
+        'x-ms-client-principal': principalHeader([{ typ: 'oid', val }]),
+        'x-ms-client-principal-idp': 'aad',
+      });
+      const error = await validator.authenticate(headers).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(AuthenticationError);
+      expect(error).toMatchObject({ reason, tokenSent: true });
+    }
+  });
+
   it("reads roles from Entra's `roles` claims, the WS-Fed role claim, or the type the principal names in role_typ", async () => {
     const headers = new Headers({
       'x-ms-client-principal': principalHeader(

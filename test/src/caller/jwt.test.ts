@@ -165,6 +165,23 @@ describe('createJwtValidator', () => {
     }
   });
 
+  it('refuses a blank user claim (only whitespace) and one over 1,024 characters, naming why; serves . and lone surrogates', async () => {
+    const validator = createJwtValidator(config);
+    for (const [oid, reason] of [
+      [' ', 'user_claim_blank'],
+      ['\t\n\u00a0\u3000\ufeff', 'user_claim_blank'],
+      ['x'.repeat(1025), 'user_claim_too_long'],
+    ] as const) {
+      const error = await refusal(validator.authenticate(bearer(await issuer.mint({ oid }))));
+      expect(error).toMatchObject({ reason, tokenSent: true });
+    }
+    for (const oid of ['x'.repeat(1024), '.', '..', 'a\uD800b', ' padded ']) {
+      await expect(validator.authenticate(bearer(await issuer.mint({ oid })))).resolves.toMatchObject({
+        userId: oid,
+      });
+    }
+  });
+
   it('refuses alg none, HS256 keyed with the public key, a foreign key and a tampered payload', async () => {
     const validator = createJwtValidator(config);
     const genuine = await issuer.mint({ oid: 'u' });

@@ -30,6 +30,8 @@ describe('admin routes without AUTH_ADMIN_ROLE', () => {
     for (const [method, path] of [
       ['POST', `admin/users/${someone}/revoke`],
       ['DELETE', `admin/users/${someone}`],
+      ['POST', 'admin/revoke-user'],
+      ['POST', 'admin/delete-user'],
     ] as const) {
       for (const user of [null, 'root']) {
         const body = await expectProblem(

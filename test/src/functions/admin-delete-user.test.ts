@@ -61,3 +61,31 @@ describe('DELETE /api/admin/users/{userId}', () => {
     expect(await service.emulatorIdentities()).not.toContain(user.communicationUserId);
   });
 });
+
+describe('POST /api/admin/delete-user (the user id in the body)', () => {
+  let service: RunningService;
+  beforeAll(async () => {
+    service = await startService({ env: { ...LIFECYCLE_TEST_ENV, AUTH_ADMIN_ROLE: ADMIN_ROLE } });
+  });
+  afterAll(() => service.close());
+
+  it('erases users a path cannot name (dot segments, a lone surrogate, 1,024 characters), then 404 on repeat', async () => {
+    for (const userId of ['.', '..', '\uD83D', `${'y'.repeat(1023)}\uD800`]) {
+      const target = await tokenAs(service, 'odd-id', { oid: userId });
+      const erase = () =>
+        callAs(service, 'root', 'POST', 'admin/delete-user', { ...asAdmin, body: { userId } });
+      expect((await erase()).status, userId.slice(0, 12)).toBe(204);
+      expect(await service.emulatorIdentities()).not.toContain(target.user.communicationUserId);
+      expect((await service.mappings()).map((mapping) => mapping.userId)).not.toContain(userId);
+      await expectProblem(await erase(), 404, 'not-found');
+    }
+  });
+
+  it('answers exactly as an unknown route does under another first segment', async () => {
+    await expectProblem(
+      await callAs(service, 'root', 'POST', 'identity/delete-user', { ...asAdmin, body: { userId: 'x' } }),
+      404,
+      'not-found',
+    );
+  });
+});

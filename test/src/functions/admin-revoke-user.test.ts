@@ -66,3 +66,69 @@ describe('POST /api/admin/users/{userId}/revoke', () => {
     expect(await service.introspect(own.token)).toMatchObject({ active: false });
   });
 });
+
+describe('POST /api/admin/revoke-user (the user id in the body)', () => {
+  let service: RunningService;
+  beforeAll(async () => {
+    service = await startService({ env: { ...LIFECYCLE_TEST_ENV, AUTH_ADMIN_ROLE: ADMIN_ROLE } });
+  });
+  afterAll(() => service.close());
+
+  it('revokes users a path cannot name: dot segments, a lone surrogate, 1,024 characters; and audits it', async () => {
+    for (const userId of ['.', '..', 'lone\uD800surrogate', `${'x'.repeat(1023)}\uDC00`]) {
+      const target = await tokenAs(service, 'odd-id', { oid: userId });
+      const response = await callAs(service, 'root', 'POST', 'admin/revoke-user', {
+        ...asAdmin,
+        body: { userId },
+      });
+      expect(response.status, userId.slice(0, 12)).toBe(204);
+      expect(await service.introspect(target.token)).toMatchObject({ active: false });
+      expect(auditLines(service)).toContainEqual(
+        expect.objectContaining({
+          action: 'identity.revoke',
+          outcome: 'revoked',
+          subject: hashUser({ issuer: service.issuer.issuer, userId }),
+        }),
+      );
+    }
+  });
+
+  it('answers 404 for a user with no identity, 400 for a missing or malformed body', async () => {
+    await expectProblem(
+      await callAs(service, 'root', 'POST', 'admin/revoke-user', { ...asAdmin, body: { userId: 'nobody' } }),
+      404,
+      'not-found',
+    );
+    for (const body of [undefined, {}, { userId: '' }, { userId: 5 }, { userId: 'a', extra: 1 }]) {
+      await expectProblem(
+        await callAs(service, 'root', 'POST', 'admin/revoke-user', { ...asAdmin, body }),
+        400,
+        'invalid-request',
+      );
+    }
+  });
+
+  it('refuses a caller without the role (403, audited with the requested user) before reading further', async () => {
+    const target = await tokenAs(service, 'kept');
+    const userId = devUserIds('kept').oid;
+    await expectProblem(
+      await callAs(service, 'mallory', 'POST', 'admin/revoke-user', { body: { userId } }),
+      403,
+      'forbidden',
+    );
+    expect(await service.introspect(target.token)).toMatchObject({ active: true });
+    expect(auditLines(service)).toContainEqual(
+      expect.objectContaining({
+        outcome: 'forbidden',
+        actor: hashUser({ issuer: service.issuer.issuer, userId: devUserIds('mallory').oid }),
+        subject: hashUser({ issuer: service.issuer.issuer, userId }),
+      }),
+    );
+    // A non-admin's malformed body is still a 403: validation is for admins only.
+    await expectProblem(
+      await callAs(service, 'mallory', 'POST', 'admin/revoke-user', { body: { userId: 5 } }),
+      403,
+      'forbidden',
+    );
+  });
+});

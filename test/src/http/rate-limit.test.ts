@@ -16,12 +16,12 @@ function manualClock() {
   };
 }
 
-function scope(address?: string): RequestScope {
+function scope(address?: string, credentials: Record<string, string> = {}): RequestScope {
   return {
     request: new functions.HttpRequest({
       method: 'POST',
       url: 'http://127.0.0.1/api/token',
-      headers: address ? { 'x-forwarded-for': `${address}:50000` } : {},
+      headers: { ...(address ? { 'x-forwarded-for': `${address}:50000` } : {}), ...credentials },
     }),
     context: new functions.InvocationContext({
       invocationId: crypto.randomUUID(),
@@ -124,6 +124,47 @@ describe('the rate limit policy', () => {
       headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope"' },
     });
     expectTooMany(await unauthenticated(policy, scope('198.51.100.10')), '60');
+  });
+
+  it('reserves the address token before verifying sent credentials: many at once get at most a bucket of verifications', async () => {
+    const policy = createRateLimitPolicy({ perMinute: 3, now: manualClock().now });
+    const bearer = { authorization: 'Bearer a.b.c' };
+    // All arrive before any verification ends: only the first three may go on to verify.
+    const arriving = Array.from({ length: 50 }, () => scope('198.51.100.11', bearer));
+    const early = await Promise.all(arriving.map((each) => policy.beforeAuthentication?.(each)));
+    expect(early.filter((response) => response === undefined)).toHaveLength(3);
+    expect(early.filter((response) => response?.status === 429)).toHaveLength(47);
+    for (const [index, each] of arriving.entries()) {
+      if (early[index] === undefined) policy.decorate?.(each, { status: 401 });
+    }
+    expectTooMany(await unauthenticated(policy, scope('198.51.100.11', bearer)), '20');
+  });
+
+  it('gives the reserved token back when the credentials pass (or the request fails for another reason)', async () => {
+    const policy = createRateLimitPolicy({ perMinute: 1, now: manualClock().now });
+    const easyAuth = { 'x-ms-client-principal': 'e30=' };
+    for (const status of [200, 400, 403, 429, 503]) {
+      const request = scope('198.51.100.12', easyAuth);
+      expect(await policy.beforeAuthentication?.(request)).toBeUndefined();
+      policy.decorate?.(request, { status });
+    }
+    expect((await unauthenticated(policy, scope('198.51.100.12', easyAuth))).status).toBe(401);
+    expect((await unauthenticated(policy, scope('198.51.100.12', easyAuth))).status).toBe(429);
+  });
+
+  it('keeps per-user buckets in the given store', async () => {
+    const keys: string[] = [];
+    const policy = createRateLimitPolicy({
+      perMinute: 1,
+      users: {
+        take: async (key) => {
+          keys.push(key);
+          return { allowed: false, retryAfterSeconds: 7 };
+        },
+      },
+    });
+    expectTooMany(await verified(policy, as({ userId: 'dave' })), '7');
+    expect(keys).toEqual([JSON.stringify(['https://issuer.example', 'dave'])]);
   });
 
   it('puts requests without a readable address in one shared bucket rather than letting them escape', async () => {

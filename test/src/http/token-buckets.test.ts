@@ -96,6 +96,26 @@ describe('TokenBuckets', () => {
     expect(buckets.take('rotated-0').allowed).toBe(true); // forgotten, so full again
   });
 
+  it('takes back a token given back, never beyond the bucket size', () => {
+    const clock = manualClock();
+    const buckets = new TokenBuckets({ perMinute: 2, maxBuckets: 10, now: clock.now });
+    buckets.take('alice');
+    buckets.take('alice');
+    expect(buckets.take('alice').allowed).toBe(false);
+    buckets.giveBack('alice');
+    expect(buckets.take('alice').allowed).toBe(true);
+    expect(buckets.take('alice').allowed).toBe(false);
+    // Given back to a full bucket (or an untracked key), nothing is added.
+    clock.advance(60_000);
+    buckets.giveBack('alice');
+    buckets.giveBack('bob');
+    for (const key of ['alice', 'bob']) {
+      expect(buckets.take(key).allowed).toBe(true);
+      expect(buckets.take(key).allowed).toBe(true);
+      expect(buckets.take(key).allowed).toBe(false);
+    }
+  });
+
   it('refuses nonsense sizes', () => {
     expect(() => new TokenBuckets({ perMinute: 0, maxBuckets: 10 })).toThrow(RangeError);
     expect(() => new TokenBuckets({ perMinute: 10, maxBuckets: 0 })).toThrow(RangeError);
