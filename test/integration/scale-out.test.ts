@@ -261,4 +261,28 @@ describe('three instances behave as one service', () => {
       await vault.close();
     }
   });
+
+  it('holds the per-user limit for the deployment: three instances at 10 a minute admit one user about 10 times', async () => {
+    const limited = [];
+    for (let index = 0; index < 3; index++)
+      limited.push(await cluster.addInstance({ RATE_LIMIT_PER_MINUTE: '10' }));
+    try {
+      const user = names('limited', 1)[0]!;
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, index) => tokenFrom(limited[index % 3]!, user)),
+      );
+      const admitted = answers.filter((answer) => answer.status === 200).length;
+      console.info(
+        `scale-out: RATE_LIMIT_PER_MINUTE=10, 30 requests of one user over 3 instances -> ${admitted} admitted`,
+      );
+      expect(answers.every((answer) => answer.status === 200 || answer.status === 429)).toBe(true);
+      expect(admitted).toBeGreaterThanOrEqual(10);
+      expect(admitted).toBeLessThanOrEqual(12);
+    } finally {
+      for (const instance of limited) {
+        await instance.stop('SIGKILL');
+        cluster.instances.splice(cluster.instances.indexOf(instance), 1);
+      }
+    }
+  });
 });
