@@ -59,14 +59,12 @@ function deadTokenTable(figures: ScaleOutFigures): string {
 }
 
 function reuseTable(figures: ScaleOutFigures): string {
-  const base = figures.reuse.find((row) => row.mode === 'per-instance');
   const sample = figures.reuse[0];
-  const title = sample
-    ? `Scale-out: ${sample.requests} known-user requests round-robin over ${figures.instances} instances, ${sample.users} users who each asked once before (ratios to reuse per instance)`
-    : 'Scale-out: known-user requests round-robin';
-  return `${title}\n${formatTable(
+  if (!sample) return '';
+  const table = formatTable(
     [
       'token reuse',
+      'connections',
       'answered',
       'ACS calls',
       'ACS calls/1k req',
@@ -77,20 +75,27 @@ function reuseTable(figures: ScaleOutFigures): string {
       'reused answer p95 ms',
     ],
     figures.reuse.map((row) => {
-      const ratio = row.mode === 'shared' ? base : undefined;
+      const base =
+        row.mode === 'shared'
+          ? figures.reuse.find(
+              (other) => other.mode === 'per-instance' && other.connections === row.connections,
+            )
+          : undefined;
       return [
         row.mode === 'shared' ? 'shared (default)' : 'per instance (shareReusableTokens: false)',
+        String(row.connections),
         String(row.answered),
         String(row.acsCalls),
-        withRatio(row.acsCallsPer1k, ratio?.acsCallsPer1k, 1),
+        withRatio(row.acsCallsPer1k, base?.acsCallsPer1k, 1),
         String(row.reusedAnswers),
-        withRatio(row.p50, ratio?.p50, 1),
-        withRatio(row.p95, ratio?.p95, 1),
-        withRatio(row.reusedP50, ratio?.reusedP50, 1),
-        withRatio(row.reusedP95, ratio?.reusedP95, 1),
+        withRatio(row.p50, base?.p50, 1),
+        withRatio(row.p95, base?.p95, 1),
+        withRatio(row.reusedP50, base?.reusedP50, 1),
+        withRatio(row.reusedP95, base?.reusedP95, 1),
       ];
     }),
-  )}`;
+  );
+  return `Scale-out: ${sample.requests} known-user requests round-robin over ${figures.instances} instances, ${sample.users} users who each asked once before, ACS latency ${sample.acsLatencyMs} ms (1 connection: a request's own latency; ratios to reuse per instance at the same connections)\n${table}`;
 }
 
 function killTable(figures: ScaleOutFigures): string {
@@ -141,10 +146,9 @@ function targetsTable(figures: ScaleOutFigures): string {
     const dead = row.inactive + row.notServed + row.earlierStillActive;
     add(`after ${row.action}: no dead or earlier token served anywhere`, String(dead), dead === 0);
   }
-  const shared = figures.reuse.find((row) => row.mode === 'shared');
-  if (shared) {
+  for (const shared of figures.reuse.filter((row) => row.mode === 'shared')) {
     add(
-      'shared reuse, round-robin: ACS calls/1k req <= 20',
+      `shared reuse, round-robin, ${shared.connections} connection(s): ACS calls/1k req <= 20`,
       figure(shared.acsCallsPer1k, 1),
       shared.acsCallsPer1k <= 20,
     );

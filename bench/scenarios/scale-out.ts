@@ -63,6 +63,10 @@ export interface DeadTokenFigures {
 
 export interface ReuseFigures {
   mode: 'shared' | 'per-instance';
+  /** Requests in flight at once: 1 shows a request's own latency, more show it under load. */
+  connections: number;
+  /** ACS latency meanwhile: what an answer not given by reuse waits for. */
+  acsLatencyMs: number;
   users: number;
   requests: number;
   answered: number;
@@ -139,8 +143,7 @@ export async function runScaleOut(
       `scale: revoke and delete for ${options.revocations} users, tokens from every instance right after`,
     );
     deadTokens = await measureDeadTokens(ctx, shared.instances, options.revocations);
-    progress(`scale: ${options.knownRequests} known-user requests round-robin, shared reuse`);
-    reuse.push(await measureReuse(ctx, shared.instances, options, 'shared'));
+    reuse.push(...(await measureReuseAtEachLoad(ctx, shared.instances, options, 'shared', progress)));
     progress(`scale: SIGKILL of a fourth instance while it creates ${options.killUsers} identities`);
     kill = await measureKill(ctx, shared, options);
   } finally {
@@ -149,8 +152,9 @@ export async function runScaleOut(
   }
   const perInstance = await startServiceCluster(ctx, INSTANCES, { shareReusableTokens: false });
   try {
-    progress(`scale: ${options.knownRequests} known-user requests round-robin, reuse per instance`);
-    reuse.push(await measureReuse(ctx, perInstance.instances, options, 'per-instance'));
+    reuse.push(
+      ...(await measureReuseAtEachLoad(ctx, perInstance.instances, options, 'per-instance', progress)),
+    );
   } finally {
     await ctx.acs.setFaults({ latencyMs: 0 });
     await perInstance.stop();
@@ -268,6 +272,24 @@ async function measureDeadTokens(
   });
 }
 
+/** The known-users measurement at the run's connections, then from one connection (each with fresh users). */
+async function measureReuseAtEachLoad(
+  ctx: BenchContext,
+  instances: readonly RunningChild[],
+  options: ScaleOutOptions,
+  mode: ReuseFigures['mode'],
+  progress: (message: string) => void,
+): Promise<ReuseFigures[]> {
+  const figures: ReuseFigures[] = [];
+  for (const connections of new Set([options.connections, 1])) {
+    progress(
+      `scale: ${options.knownRequests} known-user requests round-robin, reuse ${mode}, ${connections} connection(s)`,
+    );
+    figures.push(await measureReuse(ctx, instances, options, mode, connections));
+  }
+  return figures;
+}
+
 /**
  * Known users (each asked once, on instance u mod 3) asking again round-robin: request i goes to instance i mod 3
  * for user ⌊i/3⌋ mod U, so each user meets every instance in turn. An answer is a reused one when it hands back a
@@ -278,8 +300,12 @@ async function measureReuse(
   instances: readonly RunningChild[],
   options: ScaleOutOptions,
   mode: ReuseFigures['mode'],
+  connections: number,
 ): Promise<ReuseFigures> {
-  const callers = await mintTokens(ctx.issuer, userNames(`scale-reuse-${mode}`, options.knownUsers));
+  const callers = await mintTokens(
+    ctx.issuer,
+    userNames(`scale-reuse-${mode}-${connections}`, options.knownUsers),
+  );
   const seen = callers.map(() => new Set<string>());
   const warmUp = await inBatches(callers, options.connections, (caller, user) =>
     requestTokenRetrying(instances[user % instances.length]!, caller),
@@ -291,7 +317,7 @@ async function measureReuse(
     instance: instances[index % instances.length]!,
     user: Math.floor(index / instances.length) % callers.length,
   }));
-  const answers = await inBatches(plan, options.connections, async ({ instance, user }) => {
+  const answers = await inBatches(plan, connections, async ({ instance, user }) => {
     const answer = await requestToken(instance, callers[user]!);
     const reused = answer.token !== undefined && seen[user]!.has(answer.token);
     if (answer.token) seen[user]!.add(answer.token);
@@ -306,6 +332,8 @@ async function measureReuse(
   const acsCalls = allCalls(after) - allCalls(before);
   return {
     mode,
+    connections,
+    acsLatencyMs: options.reuseAcsLatencyMs,
     users: callers.length,
     requests: plan.length,
     answered: served.length,
