@@ -22,12 +22,15 @@ import {
 import { type CountCheck, runCountChecks } from './scenarios/count-check.js';
 import { runKnownUsers } from './scenarios/known-users.js';
 import { runNewUsers } from './scenarios/new-users.js';
+import { runScaleOut, type ScaleOutFigures } from './scenarios/scale-out.js';
+import { scaleOutTables } from './scenarios/scale-out-tables.js';
 
 const usage = `Usage: npm run bench -- [options]
 
 Loads the tutorial's function (a) and our service (b known users, c new users, d known users with token reuse)
 over HTTP with autocannon at each ACS latency, counts ACS calls at the emulator, checks the "1,000 requests from
-10 users" counts, and measures cold starts of the bundled and unbundled entry. It only reports: it never fails.
+10 users" counts, measures cold starts of the bundled and unbundled entry, and runs three instances of the service
+over one Azurite table (scale). It only reports: it never fails.
 
 Options:
   --duration S          seconds per load scenario (default 8)
@@ -35,9 +38,15 @@ Options:
   --users N             known users in b and d (default 100)
   --max-new-users N     most requests (fresh users) in c (default 3000)
   --latencies LIST      ACS latencies in ms (default 0,100)
-  --only LIST           parts to run, of a,b,c,d,count,cold (default all)
+  --only LIST           parts to run, of a,b,c,d,count,cold,scale (default all)
   --cold-start-runs N   fresh processes per cold-start variant (default 5)
-  --store memory|table  the service's identity store (table: Azurite, started here; default memory)
+  --store memory|table  the service's identity store in a-d, count and cold (table: Azurite, started here;
+                        default memory); scale always runs over Azurite
+  --scale-users N       new users per burst in scale (default 50)
+  --scale-revocations N users revoked, then deleted, in scale (default 30)
+  --scale-known-users N known users asking round-robin in scale (default 100)
+  --scale-requests N    their requests, with shared reuse and with reuse per instance (default 1000)
+  --scale-acs-latency MS  ACS latency while they ask (default 100)
   --json FILE           also write every figure as JSON
   --cpu-prof DIR        write a V8 CPU profile of each server under test into DIR (slows them down)
   -h, --help            show this help`;
@@ -48,7 +57,7 @@ const count = (min: number, max: number) =>
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
-const parts = ['a', 'b', 'c', 'd', 'count', 'cold'] as const;
+const parts = ['a', 'b', 'c', 'd', 'count', 'cold', 'scale'] as const;
 
 const flagsSchema = z.object({
   duration: count(1, 3600).default(8),
@@ -67,6 +76,11 @@ const flagsSchema = z.object({
     .default([...parts]),
   'cold-start-runs': count(1, 100).default(5),
   store: z.enum(['memory', 'table']).default('memory'),
+  'scale-users': count(1, 10_000).default(50),
+  'scale-revocations': count(1, 10_000).default(30),
+  'scale-known-users': count(1, 100_000).default(100),
+  'scale-requests': count(1, 1_000_000).default(1000),
+  'scale-acs-latency': count(0, 10_000).default(100),
   json: z.string().min(1).optional(),
   'cpu-prof': z.string().min(1).optional(),
   help: z.boolean().default(false),
@@ -87,6 +101,11 @@ function parseFlags(argv: string[]): Flags {
         only: { type: 'string' },
         'cold-start-runs': { type: 'string' },
         store: { type: 'string' },
+        'scale-users': { type: 'string' },
+        'scale-revocations': { type: 'string' },
+        'scale-known-users': { type: 'string' },
+        'scale-requests': { type: 'string' },
+        'scale-acs-latency': { type: 'string' },
         json: { type: 'string' },
         'cpu-prof': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -111,6 +130,10 @@ function newUserRequests(flags: Flags, knownUsers: ScenarioResult | undefined): 
 }
 
 const SINGLE_CONNECTION_SECONDS = 4;
+
+/** The scale part's SIGKILL window: new users on the instance killed, and the ACS latency that keeps creates in flight. */
+const KILL_USERS = 10;
+const KILL_ACS_LATENCY_MS = 1000;
 
 async function runLoadScenarios(ctx: BenchContext, flags: Flags): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
@@ -334,13 +357,14 @@ async function main() {
     cleanup.push(() => emulator.stop());
     const issuer = await startDevIssuer();
     cleanup.push(() => issuer.close());
-    let tableStorageConnectionString: string | undefined;
-    if (flags.store === 'table') {
+    let azuriteConnectionString: string | undefined;
+    if (flags.store === 'table' || flags.only.includes('scale')) {
       progress('starting Azurite');
       const azurite = await startAzurite();
       cleanup.push(() => azurite.stop());
-      tableStorageConnectionString = azurite.connectionString;
+      azuriteConnectionString = azurite.connectionString;
     }
+    const tableStorageConnectionString = flags.store === 'table' ? azuriteConnectionString : undefined;
     const emulatorInfo = {
       connectionString: emulator.details.connectionString ?? '',
       caCertPath: emulator.details.caCertPath ?? '',
@@ -382,7 +406,26 @@ async function main() {
       });
       print(coldStartTable(cold, flags['cold-start-runs']));
     }
-    print(targetsTable(results, checks, cold));
+    let scale: ScaleOutFigures | undefined;
+    if (flags.only.includes('scale') && azuriteConnectionString) {
+      scale = await runScaleOut(
+        { ...ctx, tableStorageConnectionString: azuriteConnectionString },
+        {
+          newUsers: flags['scale-users'],
+          revocations: flags['scale-revocations'],
+          knownUsers: flags['scale-known-users'],
+          knownRequests: flags['scale-requests'],
+          connections: flags.connections,
+          reuseAcsLatencyMs: flags['scale-acs-latency'],
+          killUsers: KILL_USERS,
+          killAcsLatencyMs: KILL_ACS_LATENCY_MS,
+        },
+        progress,
+      );
+      print(scaleOutTables(scale));
+    }
+    if (results.length > 0 || checks.length > 0 || cold.length > 0)
+      print(targetsTable(results, checks, cold));
     const machineAtEnd = machine();
     print(`Machine at the end: ${machineAtEnd}`);
     if (flags.json) {
@@ -392,6 +435,7 @@ async function main() {
         results,
         checks,
         cold,
+        ...(scale ? { scale } : {}),
       };
       await writeFile(flags.json, `${JSON.stringify(figures, null, 2)}\n`);
       progress(`figures written to ${flags.json}`);

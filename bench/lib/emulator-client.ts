@@ -1,9 +1,19 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
+import type { FaultSettings } from '../../dev/emulator/faults.js';
 
 export interface EmulatorStats {
   operations: Record<string, number>;
   identities: { active: number };
+  /** Calls the emulator carried out whose answer nobody was left to receive (the caller was gone). */
+  undelivered: Record<string, number>;
+}
+
+/** Whether the emulator would still honour a token it issued (POST /emulator/introspect). */
+export interface Introspection {
+  active: boolean;
+  inactiveReason?: string;
+  communicationUserId?: string;
 }
 
 /** What the emulator counted between two snapshots: every ACS API call, and the identities created. */
@@ -29,7 +39,18 @@ export class EmulatorClient {
 
   /** ACS latency added to every API call from now on (PUT /emulator/faults). */
   async setLatency(latencyMs: number): Promise<void> {
-    await this.request('PUT', 'emulator/faults', JSON.stringify({ latencyMs }));
+    await this.setFaults({ latencyMs });
+  }
+
+  /** Injected latency, failures or throttling from now on; settings left out keep their value. */
+  async setFaults(faults: FaultSettings): Promise<void> {
+    await this.request('PUT', 'emulator/faults', JSON.stringify(faults));
+  }
+
+  async introspect(token: string): Promise<Introspection> {
+    return JSON.parse(
+      await this.request('POST', 'emulator/introspect', JSON.stringify({ token })),
+    ) as Introspection;
   }
 
   private request(method: string, path: string, body?: string): Promise<string> {

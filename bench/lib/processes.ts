@@ -46,6 +46,8 @@ export interface RunningChild {
   /** The child's peak resident set size and the CPU time it used, both since it started. */
   usage(): Promise<{ peakRssBytes: number; cpuMicros: number }>;
   stop(): Promise<void>;
+  /** Kills the process with `signal` (no drain, as when an instance dies) and waits until it has exited. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 /** Forks a built child program, hands it `config` and resolves once its server listens. */
@@ -106,6 +108,12 @@ export async function startChild(
       return answer;
     },
     stop: () => stopChild(child),
+    async kill(signal) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      await exited;
+    },
   };
 }
 

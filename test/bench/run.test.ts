@@ -4,6 +4,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ScaleOutFigures } from '../../bench/scenarios/scale-out.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -20,6 +21,10 @@ interface BenchJson {
     peakRssBytes: number;
   }[];
   cold: { variant: string; loadMs: number; samples: { status: number }[] }[];
+}
+
+interface ScaleJson {
+  scale: ScaleOutFigures;
 }
 
 /**
@@ -95,4 +100,76 @@ describe('npm run bench (smoke)', () => {
       ['unbundled', [200]],
     ]);
   }, 120_000);
+
+  it('runs the scale part: three instances over one Azurite table, counted at the emulator', async () => {
+    const scaleJson = path.join(OUTPUT_DIR, `${randomUUID()}.json`);
+    try {
+      const { stdout } = await run(
+        TSX,
+        [
+          'bench/run.ts',
+          '--only=scale',
+          '--connections=3',
+          '--scale-users=3',
+          '--scale-revocations=2',
+          '--scale-known-users=6',
+          '--scale-requests=30',
+          `--json=${scaleJson}`,
+        ],
+        { cwd: ROOT, timeout: 80_000 },
+      );
+      for (const title of [
+        "Scale-out: new users' first six requests at once",
+        'Scale-out: tokens handed out right after a revoke or delete',
+        'Scale-out: 30 known-user requests round-robin over 3 instances',
+        'Scale-out: a fourth instance SIGKILLed',
+        'Scale-out targets (issues 10 and 13; report only)',
+      ]) {
+        expect(stdout).toContain(title);
+      }
+      expect(stdout).not.toContain('Targets (issue 6; report only)');
+
+      const { scale } = JSON.parse(await readFile(scaleJson, 'utf8')) as ScaleJson;
+      expect(scale.bursts.map((burst) => burst.faults)).toEqual(['none', 503, 429]);
+      for (const burst of scale.bursts) {
+        expect(burst).toMatchObject({ users: 3, requests: 18, answered: 18, usersWithOneIdentity: 3 });
+        expect(burst.identitiesAdded).toBe(3);
+        expect(burst.orphans).toBe(0);
+      }
+      // The fault schedule fails exactly 30% of ACS calls, so the clients had to retry.
+      expect(scale.bursts.filter((burst) => burst.faults !== 'none').every((b) => b.clientRetries > 0)).toBe(
+        true,
+      );
+      expect(scale.bursts[0]).toMatchObject({ creates: 3, deletes: 0, clientRetries: 0 });
+      expect(scale.deadTokens).toEqual(
+        (['revoke', 'delete'] as const).map((action) => ({
+          action,
+          users: 2,
+          actionsAnswered: 2,
+          tokensAfter: 6,
+          notServed: 0,
+          inactive: 0,
+          earlierStillActive: 0,
+        })),
+      );
+      expect(scale.reuse.map((row) => `${row.mode}/${row.connections}`)).toEqual([
+        'shared/3',
+        'shared/1',
+        'per-instance/3',
+        'per-instance/1',
+      ]);
+      for (const row of scale.reuse) {
+        expect(row).toMatchObject({ requests: 30, answered: 30 });
+        if (row.mode === 'shared') expect(row).toMatchObject({ acsCalls: 0, reusedAnswers: 30 });
+        // Per instance, a user's first request on each of the other two instances goes to ACS.
+        else expect(row.acsCalls).toBeGreaterThan(0);
+        expect(row.reusedAnswers).toBe(30 - row.acsCalls);
+      }
+      expect(scale.kill).toMatchObject({ users: 10, servedAfterKill: 10, sameIdentityAgain: 10 });
+      expect(scale.kill.createsInFlight).toBeGreaterThan(0);
+      expect(scale.kill.orphans).toBeLessThanOrEqual(scale.kill.createsInFlight);
+    } finally {
+      await rm(scaleJson, { force: true });
+    }
+  }, 90_000);
 });
