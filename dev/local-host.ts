@@ -6,7 +6,7 @@ import { format } from 'node:util';
 import functions, { type HttpResponseInit } from '@azure/functions';
 import type { JwtValidatorOptions } from '../src/caller/jwt.js';
 import { problem } from '../src/http/problem.js';
-import { findRoute, routesForPath } from '../src/http/route-match.js';
+import { allowedMethods, routeFor } from '../src/http/route-table.js';
 import type { LogLevel } from '../src/log.js';
 import { routes } from '../src/routes.js';
 import { type ServicesState, servicesFromEnvironment } from '../src/services.js';
@@ -192,16 +192,13 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       const underPrefix = lowered === ROUTE_PREFIX || lowered.startsWith(`${ROUTE_PREFIX}/`);
       const apiPath = path.slice(ROUTE_PREFIX.length);
       // Any method the table does not list still reaches the catch-all, which answers 404 or 405 as a problem.
-      const match = underPrefix
-        ? (findRoute(routes, method, apiPath) ?? routesForPath(routes, apiPath).at(-1))
-        : undefined;
+      const match = underPrefix ? routeFor(routes, method, apiPath) : undefined;
       if (!match) {
         await send(response, problem({ type: 'not-found', detail: 'No such route.', invocationId }), method);
         return;
       }
       if (UNREPRESENTABLE_METHODS.has(method)) {
-        const named = routes.filter((route) => !route.route.includes('{*'));
-        const allowed = [...new Set(routesForPath(named, apiPath).flatMap(({ route }) => route.methods))];
+        const allowed = allowedMethods(routes, apiPath);
         const refusal =
           allowed.length === 0
             ? problem({ type: 'not-found', detail: 'No such route.', invocationId })

@@ -26,7 +26,6 @@ export interface AuditEntry {
   actor: UserKey;
   /** Whose identity the action is about. */
   subject: UserKey;
-  invocationId: string;
 }
 
 const levels: Record<AuditOutcome, LogLevel> = {
@@ -42,7 +41,8 @@ const levels: Record<AuditOutcome, LogLevel> = {
 /**
  * One structured line per revoke, delete or admin action: who, whom, what, when and how it ended. Users, admins
  * included, appear only as the log's stable pseudonym (hashUser), so the audit trail can be followed per user
- * without holding anyone's id; nothing else is taken from the request, so no token can reach it.
+ * without holding anyone's id; nothing else is taken from the request, so no token can reach it. `log` is the
+ * request's logger, which adds the invocation id.
  */
 export function audit(log: Logger, entry: AuditEntry, outcome: AuditOutcome, reason?: string): void {
   log(levels[outcome], {
@@ -54,7 +54,6 @@ export function audit(log: Logger, entry: AuditEntry, outcome: AuditOutcome, rea
     outcome,
     ...(reason ? { reason } : {}),
     at: new Date().toISOString(),
-    invocationId: entry.invocationId,
   });
 }
 

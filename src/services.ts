@@ -2,9 +2,10 @@ import { AcsGateway, createIdentityClient } from './acs/client.js';
 import { createCallerValidator } from './caller/index.js';
 import type { JwtValidatorOptions } from './caller/jwt.js';
 import type { CallerValidator } from './caller/principal.js';
-import { createCorsPolicy, preflightMethods } from './http/cors.js';
-import type { RequestPolicy } from './http/pipeline.js';
-import { createRateLimitPolicy } from './http/rate-limit.js';
+import { corsStep } from './http/cors.js';
+import type { Step } from './http/pipeline.js';
+import { failedAuthenticationLimit, userLimit } from './http/rate-limit.js';
+import { preflightMethods } from './http/route-table.js';
 import { createIdentityStore } from './identities/create-store.js';
 import type { IdentityStore } from './identities/identity-store.js';
 import { createRateLimitStore } from './limits/create-rate-limit-store.js';
@@ -17,15 +18,20 @@ import { InstanceTokenReuse, SharedTokenReuse, type TokenReuse } from './tokens/
 /** Everything a handler needs, built once per process (or once per local host) from the settings. */
 export interface Services {
   readonly settings: Settings;
-  readonly acs: AcsGateway;
-  readonly caller: CallerValidator;
+  /** Starts each request's AcsSession (its own time budget and call count). */
+  readonly acsGateway: AcsGateway;
+  /** Verifies who is calling, as AUTH_MODE says. */
+  readonly callerValidator: CallerValidator;
   /** Every user's record; read once per request, never cached, so every instance sees every change at once. */
   readonly store: IdentityStore;
   /** Tokens issued earlier, handed back to a user asking again (TOKEN_REUSE); undefined when off. */
   readonly reuse: TokenReuse | undefined;
-  readonly log: Logger;
-  /** Steps every request passes through around authentication (CORS, rate limits). */
-  readonly policies: readonly RequestPolicy[];
+  /** The request steps whose state outlives a request; src/http/pipeline.ts puts them in order around each route. */
+  readonly steps: {
+    readonly cors: Step;
+    readonly failedAuthenticationLimit: Step;
+    readonly userLimit: Step;
+  };
 }
 
 /**
@@ -75,25 +81,22 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
     });
   }
   const store = createIdentityStore(settings.store);
+  const { perMinute } = settings.rateLimit;
   return {
     settings,
-    acs: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
-    caller: createCallerValidator(settings.auth, options.jwt),
+    acsGateway: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
+    callerValidator: createCallerValidator(settings.auth, options.jwt),
     store,
     reuse: createTokenReuse(settings, store, log, options.shareReusableTokens ?? true),
-    log,
-    // CORS first: a preflight is answered before the rate limit or authentication see it.
-    policies: [
-      createCorsPolicy({
+    steps: {
+      cors: corsStep({
         allowedOrigins: settings.cors.allowedOrigins,
         platformOrigins: settings.cors.platformOrigins,
         routeMethods: preflightMethods(() => routes),
       }),
-      createRateLimitPolicy({
-        perMinute: settings.rateLimit.perMinute,
-        users: createRateLimitStore(settings.store, settings.rateLimit.perMinute),
-      }),
-    ],
+      failedAuthenticationLimit: failedAuthenticationLimit({ perMinute }),
+      userLimit: userLimit({ perMinute, users: createRateLimitStore(settings.store, perMinute) }),
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 /** ACS throttled, was unavailable or did not answer within the request's time budget: the client should retry. */
 export class AcsUnavailableError extends Error {
   override readonly name = 'AcsUnavailableError';
+  readonly code = 'ERR_ACS_UNAVAILABLE';
 
   constructor(
     readonly reason: string,
@@ -13,11 +14,13 @@ export class AcsUnavailableError extends Error {
 /** ACS refused or failed the call in a way a retry will not fix (bad credentials, unexpected answer). */
 export class AcsFailureError extends Error {
   override readonly name = 'AcsFailureError';
+  readonly code = 'ERR_ACS_FAILURE';
 
   constructor(
     readonly reason: string,
     readonly statusCode: number | undefined,
-    readonly code: string | undefined,
+    /** ACS's own error code (`IdentityNotFound`...). */
+    readonly acsCode: string | undefined,
   ) {
     super(reason);
   }

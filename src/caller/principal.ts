@@ -35,6 +35,7 @@ export function userIdFromClaim(value: string | undefined): string {
 /** Authentication failed. `reason` is for logs only; clients get a generic 401. */
 export class AuthenticationError extends Error {
   override readonly name = 'AuthenticationError';
+  readonly code = 'ERR_UNAUTHENTICATED';
 
   constructor(
     readonly reason: string,
@@ -47,6 +48,7 @@ export class AuthenticationError extends Error {
 /** The keys to verify a token could not be obtained at all (no cached keys and the issuer unreachable). */
 export class KeysUnavailableError extends Error {
   override readonly name = 'KeysUnavailableError';
+  readonly code = 'ERR_CALLER_KEYS_UNAVAILABLE';
 }
 
 /** Decides who is calling, or throws AuthenticationError. */

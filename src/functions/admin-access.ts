@@ -91,16 +91,12 @@ export function adminRoute(
   operation: (scope: AuthenticatedScope, subject: UserKey) => Promise<HttpResponseInit>,
 ): RouteHandler {
   const switchedOn = authenticated(async (scope) => {
-    const { caller, services, request, context } = scope;
+    const { caller, services, request } = scope;
     const user = requestedUser(request, source);
     const adminRole = services.settings.adminRole;
     if (caller.anonymous || adminRole === undefined || !caller.roles.includes(adminRole)) {
       const subject = { issuer: caller.issuer, userId: await user.requested() };
-      audit(
-        services.log,
-        { action, actorKind: 'admin', actor: caller, subject, invocationId: context.invocationId },
-        'forbidden',
-      );
+      audit(scope.log, { action, actorKind: 'admin', actor: caller, subject }, 'forbidden');
       throw new ProblemError('forbidden', 'Only administrators may act on other users.', {
         reason: 'not_admin',
       });
@@ -114,3 +110,11 @@ export function adminRoute(
   // Switched on, the route verifies its caller: the OpenAPI document declares its bearer security and 401.
   return Object.assign(route, { verifiesCaller: switchedOn.verifiesCaller });
 }
+
+/**
+ * A path cannot name every user: URL normalisation removes the dot segments `.` and `..`, a lone surrogate has no
+ * UTF-8 form to percent-encode, and the path carries at most 1,024 characters. The body routes can.
+ */
+export const PATH_IDS_NOTE =
+  'Ids a path cannot carry (`.`, `..`, lone surrogates, over 1,024 characters) go to the body form ' +
+  '(POST /admin/revoke-user, POST /admin/delete-user).';

@@ -1,5 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { AuthenticatedScope } from '../http/pipeline.js';
+import { authenticated } from '../http/pipeline.js';
+import type { RouteDefinition } from '../http/route-table.js';
 import { deleteAudited, durableUser } from './identity-actions.js';
 
 /**
@@ -10,3 +12,20 @@ export async function deleteIdentity(scope: AuthenticatedScope): Promise<HttpRes
   await deleteAudited(scope, 'self', durableUser(scope.caller));
   return { status: 204 };
 }
+
+export const deleteIdentityRoute: RouteDefinition = {
+  name: 'deleteIdentity',
+  methods: ['DELETE'],
+  route: 'identity',
+  authLevel: 'anonymous',
+  handler: authenticated(deleteIdentity),
+  docs: {
+    summary: "Deletes the caller's ACS identity (and its tokens), then its mapping",
+    description:
+      'Repeating it is harmless (204). If ACS fails, the mapping is kept and the answer is 502/503: retry. The ' +
+      'next token request creates a new identity.',
+    tags: ['Identity'],
+    responses: { 204: { description: 'The identity and its mapping are gone (or there was none).' } },
+    problems: ['upstream-failure', 'unavailable'],
+  },
+};

@@ -1,7 +1,9 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import type { AuthenticatedScope } from '../http/pipeline.js';
+import { authenticated } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
+import type { RouteDefinition } from '../http/route-table.js';
 import { hasIdentity } from '../identities/identity-store.js';
 import { durableUser } from './identity-actions.js';
 
@@ -18,3 +20,18 @@ export async function getIdentity({ services, caller }: AuthenticatedScope): Pro
   };
   return { status: 200, jsonBody: body };
 }
+
+export const getIdentityRoute: RouteDefinition = {
+  name: 'getIdentity',
+  methods: ['GET'],
+  route: 'identity',
+  authLevel: 'anonymous',
+  handler: authenticated(getIdentity),
+  docs: {
+    summary: "The caller's ACS identity",
+    description: 'Makes no ACS call. 404 until the caller’s first token request creates the identity.',
+    tags: ['Identity'],
+    responses: { 200: { description: 'The caller’s ACS identity.', body: identityResponseSchema } },
+    problems: ['not-found', 'unavailable'],
+  },
+};

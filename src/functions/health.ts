@@ -1,7 +1,9 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import type { RequestScope } from '../http/pipeline.js';
+import { open } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
+import type { RouteDefinition } from '../http/route-table.js';
 import { storeUnavailableDetail } from '../identities/unavailable-detail.js';
 
 export const healthResponseSchema = z.object({ status: z.literal('ok') });
@@ -18,3 +20,18 @@ export async function health({ services }: RequestScope): Promise<HttpResponseIn
   const body: z.input<typeof healthResponseSchema> = { status: 'ok' };
   return { status: 200, jsonBody: body };
 }
+
+export const healthRoute: RouteDefinition = {
+  name: 'health',
+  methods: ['GET'],
+  route: 'health',
+  authLevel: 'anonymous',
+  handler: open(health),
+  docs: {
+    summary: 'Whether the settings are valid and the identity store answers',
+    description: 'Needs no authentication and reveals no setting.',
+    tags: ['Operations'],
+    responses: { 200: { description: 'The service can serve tokens.', body: healthResponseSchema } },
+    problems: ['unavailable'],
+  },
+};

@@ -30,13 +30,12 @@ export function revokeAudited(
   subject: UserKey,
 ): Promise<RevokeResult> {
   return audited(
-    scope.services.log,
+    scope.log,
     {
       action: 'identity.revoke',
       actorKind,
       actor: scope.caller,
       subject,
-      invocationId: scope.context.invocationId,
     },
     () => revokeUserTokens(dependencies(scope), subject),
   );
@@ -49,13 +48,12 @@ export function deleteAudited(
   subject: UserKey,
 ): Promise<DeleteResult> {
   return audited(
-    scope.services.log,
+    scope.log,
     {
       action: 'identity.delete',
       actorKind,
       actor: scope.caller,
       subject,
-      invocationId: scope.context.invocationId,
     },
     () => deleteUserIdentity(dependencies(scope), subject),
   );

@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { AcsFailureError } from '../acs/errors.js';
 import { readJsonBody } from '../http/body.js';
 import type { AuthenticatedScope } from '../http/pipeline.js';
+import { authenticated } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
+import type { RouteDefinition } from '../http/route-table.js';
 
 /** Entra access tokens are a few KB; a far larger value is a mistake or an attack and never reaches ACS. */
 export const MAX_TEAMS_TOKEN_LENGTH = 8 * 1024;
@@ -121,3 +123,25 @@ export async function issueTeamsToken({
     throw error;
   }
 }
+
+export const issueTeamsTokenRoute: RouteDefinition = {
+  name: 'issueTeamsToken',
+  methods: ['POST'],
+  route: 'token/teams',
+  authLevel: 'anonymous',
+  handler: authenticated(issueTeamsToken),
+  docs: {
+    summary: "An ACS token for the caller's own Teams user",
+    description:
+      "Exchanges the Teams user's Microsoft Entra ID token for an ACS token (app id TEAMS_CLIENT_ID, user id the " +
+      "caller's verified oid). 400 when the input is malformed, the caller has no oid, a tenant id was sent as the " +
+      'object id, or ACS refused the exchange; 401 when ACS found the Teams token invalid or expired; 404 when ' +
+      'TEAMS_CLIENT_ID is not set. The Teams token is never logged.',
+    tags: ['Tokens'],
+    body: { schema: teamsTokenRequestSchema, required: true },
+    responses: {
+      200: { description: 'The Teams user’s ACS token and its expiry.', body: teamsTokenResponseSchema },
+    },
+    problems: ['unauthenticated', 'not-found', 'upstream-failure', 'unavailable'],
+  },
+};

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { type AcsScope, acsScopeSchema } from '../acs/scopes.js';
 import { parseWith, readJsonBody } from '../http/body.js';
 import type { AuthenticatedScope } from '../http/pipeline.js';
+import { authenticated } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
+import type { RouteDefinition } from '../http/route-table.js';
 import { issueTokenForAnonymous, issueTokenForUser } from '../identities/provisioning.js';
 import { decideScopes } from '../tokens/scope-policy.js';
 import type { TokenOrder } from '../tokens/tokens.js';
@@ -72,6 +74,7 @@ export async function issueToken({
   services,
   acs,
   caller,
+  log,
 }: AuthenticatedScope): Promise<HttpResponseInit> {
   const asked =
     request.method === 'GET' ? readQuery(request.query) : await readJsonBody(request, tokenRequestBodySchema);
@@ -89,11 +92,7 @@ export async function issueToken({
 
   const grant = caller.anonymous
     ? await issueTokenForAnonymous(acs, order)
-    : await issueTokenForUser(
-        { store: services.store, acs, log: services.log, reuse: services.reuse },
-        caller,
-        order,
-      );
+    : await issueTokenForUser({ store: services.store, acs, log, reuse: services.reuse }, caller, order);
 
   const body: z.input<typeof tokenResponseSchema> = {
     user: { communicationUserId: grant.communicationUserId },
@@ -102,3 +101,33 @@ export async function issueToken({
   };
   return { status: 200, jsonBody: body };
 }
+
+/** The route: GET and POST /api/token. */
+export const issueTokenRoute: RouteDefinition = {
+  name: 'issueToken',
+  methods: ['GET', 'POST'],
+  route: 'token',
+  authLevel: 'anonymous',
+  handler: authenticated(issueToken),
+  docs: {
+    summary: "A token for the caller's one ACS identity",
+    description:
+      'The first request of a user creates its ACS identity; later ones reuse it. Scopes must be allowed by ' +
+      'TOKEN_ALLOWED_SCOPES (else 403); both inputs default to the service settings.',
+    tags: ['Tokens'],
+    responses: {
+      200: {
+        description: 'The token, its expiry and the identity it belongs to.',
+        body: tokenResponseSchema,
+      },
+    },
+    problems: ['forbidden', 'upstream-failure', 'unavailable'],
+    methods: {
+      GET: {
+        summary: "A token for the caller's one ACS identity (query string, as in the ACS tutorial)",
+        query: tokenRequestQuerySchema,
+      },
+      POST: { body: { schema: tokenRequestBodySchema, required: false } },
+    },
+  },
+};

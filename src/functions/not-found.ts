@@ -1,7 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
-import type { RequestScope } from '../http/pipeline.js';
+import { open, type RequestScope } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
-import { type RouteTemplate, routesForPath } from '../http/route-match.js';
+import { allowedMethods, type RouteDefinition, type RouteTemplate } from '../http/route-table.js';
 
 /** The path below the `/api/` prefix, still percent-encoded. */
 function apiPath(url: string): string {
@@ -17,14 +17,19 @@ export const NO_SUCH_ROUTE = 'No such route. See the API documentation.';
  */
 export function notFound(routes: () => readonly RouteTemplate[]) {
   return async ({ request }: RequestScope): Promise<HttpResponseInit> => {
-    const known = routesForPath(
-      routes().filter((route) => !route.route.includes('{*')),
-      apiPath(request.url),
-    );
-    if (known.length === 0) throw new ProblemError('not-found', NO_SUCH_ROUTE);
-    const allowed = [...new Set(known.flatMap(({ route }) => route.methods))];
+    const allowed = allowedMethods(routes(), apiPath(request.url));
+    if (allowed.length === 0) throw new ProblemError('not-found', NO_SUCH_ROUTE);
     throw new ProblemError('method-not-allowed', `This route answers ${allowed.join(', ')}.`, {
       headers: { Allow: allowed.join(', ') },
     });
   };
 }
+
+/** The catch-all, last in the route table; it has no docs (the OpenAPI document leaves it out). */
+export const notFoundRoute = (routes: () => readonly RouteTemplate[]): RouteDefinition => ({
+  name: 'notFound',
+  methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'],
+  route: '{*path}',
+  authLevel: 'anonymous',
+  handler: open(notFound(routes)),
+});

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import type { RequestScope } from '../http/pipeline.js';
+import { open } from '../http/pipeline.js';
+import type { RouteDefinition } from '../http/route-table.js';
 import { buildOpenApiDocument, type DocumentedRoute } from '../openapi/document.js';
 
 /** Clients and gateways may keep the document this long, then revalidate it with its ETag. */
@@ -45,3 +47,25 @@ export function serveOpenApi(routes: () => readonly DocumentedRoute[]) {
     };
   };
 }
+
+/** The route; `routes` is read lazily, since the table it documents includes this route. */
+export const openApiRoute = (routes: () => readonly DocumentedRoute[]): RouteDefinition => ({
+  name: 'openapi',
+  methods: ['GET'],
+  route: 'openapi.json',
+  authLevel: 'anonymous',
+  handler: open(serveOpenApi(routes)),
+  docs: {
+    summary: 'This OpenAPI document',
+    description: 'Needs no authentication; the same for every deployment, so caches may keep it (ETag).',
+    tags: ['Operations'],
+    responses: {
+      200: {
+        description: 'The OpenAPI 3.1 document.',
+        body: openApiResponseSchema,
+        headers: { ETag: 'The version of the document.', 'Cache-Control': 'How long it may be cached.' },
+      },
+      304: { description: 'The document did not change since the ETag sent in If-None-Match.' },
+    },
+  },
+});

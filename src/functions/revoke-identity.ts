@@ -1,6 +1,8 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { AuthenticatedScope } from '../http/pipeline.js';
+import { authenticated } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
+import type { RouteDefinition } from '../http/route-table.js';
 import { durableUser, revokeAudited } from './identity-actions.js';
 
 /** POST /api/identity/revoke: every token issued to the caller so far stops working; its identity stays. */
@@ -11,3 +13,18 @@ export async function revokeIdentity(scope: AuthenticatedScope): Promise<HttpRes
   }
   return { status: 204 };
 }
+
+export const revokeIdentityRoute: RouteDefinition = {
+  name: 'revokeIdentity',
+  methods: ['POST'],
+  route: 'identity/revoke',
+  authLevel: 'anonymous',
+  handler: authenticated(revokeIdentity),
+  docs: {
+    summary: 'Revokes every token issued to the caller so far',
+    description: 'The identity stays; the next token request gets a working token.',
+    tags: ['Identity'],
+    responses: { 204: { description: 'The caller’s earlier tokens no longer work.' } },
+    problems: ['not-found', 'upstream-failure', 'unavailable'],
+  },
+};

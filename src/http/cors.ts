@@ -1,5 +1,5 @@
-import type { HttpMethod, HttpRequest, HttpResponseInit } from '@azure/functions';
-import type { RequestPolicy } from './pipeline.js';
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { Step } from './pipeline.js';
 
 /** How long a browser may reuse a preflight answer. */
 export const PREFLIGHT_MAX_AGE_SECONDS = 600;
@@ -7,53 +7,6 @@ export const PREFLIGHT_MAX_AGE_SECONDS = 600;
 export const ALLOWED_REQUEST_HEADERS = 'Authorization, Content-Type';
 /** Response headers a browser app may read beyond the safelisted ones (how long to wait, why it was refused). */
 export const EXPOSED_RESPONSE_HEADERS = 'Retry-After, WWW-Authenticate';
-
-interface RouteMethods {
-  readonly name: string;
-  readonly route: string;
-  readonly methods: readonly HttpMethod[];
-}
-
-const isCatchAll = (route: RouteMethods) => route.route.includes('{*');
-
-/** Routes that match the same paths: literal segments compared case-insensitively, parameter names ignored. */
-const pathShape = (route: RouteMethods) => route.route.toLowerCase().replace(/\{[^}]*\}/g, '{}');
-
-/**
- * Adds OPTIONS to every route template of the table. In Azure a function receives only the methods it declares, so
- * a preflight reaches the app (and its CORS policy) only if a function on that path accepts OPTIONS; the local host
- * routes the same way. When several functions share a path (GET and DELETE on `identity`), only the first takes
- * OPTIONS: two functions declaring the same method on one path would be ambiguous to the host.
- */
-export function acceptPreflight<Route extends RouteMethods>(routes: readonly Route[]): Route[] {
-  const shapesWithOptions = new Set(
-    routes.filter((route) => route.methods.includes('OPTIONS')).map(pathShape),
-  );
-  return routes.map((route) => {
-    if (shapesWithOptions.has(pathShape(route))) return route;
-    shapesWithOptions.add(pathShape(route));
-    return { ...route, methods: [...route.methods, 'OPTIONS'] };
-  });
-}
-
-/**
- * The methods a preflight may announce for the path a function serves: those of every function on that path,
- * OPTIONS itself aside. None for the catch-all, so an unknown path stays a 404.
- */
-export function preflightMethods(
-  routes: () => readonly RouteMethods[],
-): (functionName: string) => readonly string[] | undefined {
-  return (functionName) => {
-    const table = routes();
-    const served = table.find((route) => route.name === functionName);
-    if (!served || isCatchAll(served)) return undefined;
-    const methods = table
-      .filter((route) => pathShape(route) === pathShape(served))
-      .flatMap((route) => route.methods)
-      .filter((method) => method !== 'OPTIONS');
-    return [...new Set(methods)];
-  };
-}
 
 export interface CorsOptions {
   /** APP_CORS_ALLOWED_ORIGINS, in the form browsers send (see allowedOriginsSchema). Empty: no cross-origin access. */
@@ -93,11 +46,7 @@ function platformAnswers(platformOrigins: readonly string[]): (origin: string) =
  * Origins the platform answers (platformOrigins) are left to it; they get only Access-Control-Expose-Headers, which
  * the host's policy never sets, so a browser app can still read Retry-After there.
  */
-export function createCorsPolicy({
-  allowedOrigins,
-  platformOrigins = [],
-  routeMethods,
-}: CorsOptions): RequestPolicy {
+export function corsStep({ allowedOrigins, platformOrigins = [], routeMethods }: CorsOptions): Step {
   const byPlatform = platformAnswers(platformOrigins);
   const allowed = new Set(allowedOrigins);
   const requestOrigin = (request: HttpRequest) => request.headers.get('origin') ?? undefined;
@@ -106,47 +55,50 @@ export function createCorsPolicy({
     return origin !== undefined && allowed.has(origin) && !byPlatform(origin) ? origin : undefined;
   };
 
-  return {
-    beforeAuthentication({ request, context }) {
-      if (request.method.toUpperCase() !== 'OPTIONS') return undefined;
-      const methods = routeMethods(context.functionName);
-      if (methods === undefined) return undefined; // an unknown path: the catch-all answers 404
-      const preflight =
-        allowedOrigin(request) !== undefined && request.headers.has('access-control-request-method');
-      return {
-        status: 204,
-        headers: {
-          Allow: [...methods, 'OPTIONS'].join(', '),
-          ...(preflight
-            ? {
-                'Access-Control-Allow-Methods': methods.join(', '),
-                'Access-Control-Allow-Headers': ALLOWED_REQUEST_HEADERS,
-                'Access-Control-Max-Age': String(PREFLIGHT_MAX_AGE_SECONDS),
-              }
-            : {}),
-        },
-      };
-    },
-
-    decorate({ request }, response: HttpResponseInit) {
-      const origin = requestOrigin(request);
-      const leftToPlatform = origin !== undefined && byPlatform(origin);
-      if (allowed.size === 0 && !leftToPlatform) return response;
-      const headers = new Headers(response.headers as ConstructorParameters<typeof Headers>[0]);
-      // The answer depends on Origin whenever origins are configured, so caches must key on it.
-      appendVary(headers, 'Origin');
-      const ownOrigin = allowedOrigin(request);
-      if (ownOrigin !== undefined) {
-        headers.set('Access-Control-Allow-Origin', ownOrigin);
-        headers.set('Access-Control-Expose-Headers', EXPOSED_RESPONSE_HEADERS);
-      } else if (leftToPlatform) {
-        headers.set('Access-Control-Expose-Headers', EXPOSED_RESPONSE_HEADERS);
-      }
-      const record: Record<string, string> = {};
-      headers.forEach((value, name) => {
-        record[name] = value;
-      });
-      return { ...response, headers: record };
-    },
+  const preflightAnswer = (request: HttpRequest, functionName: string): HttpResponseInit | undefined => {
+    if (request.method.toUpperCase() !== 'OPTIONS') return undefined;
+    const methods = routeMethods(functionName);
+    if (methods === undefined) return undefined; // an unknown path: the catch-all answers 404
+    const preflight =
+      allowedOrigin(request) !== undefined && request.headers.has('access-control-request-method');
+    return {
+      status: 204,
+      headers: {
+        Allow: [...methods, 'OPTIONS'].join(', '),
+        ...(preflight
+          ? {
+              'Access-Control-Allow-Methods': methods.join(', '),
+              'Access-Control-Allow-Headers': ALLOWED_REQUEST_HEADERS,
+              'Access-Control-Max-Age': String(PREFLIGHT_MAX_AGE_SECONDS),
+            }
+          : {}),
+      },
+    };
   };
+
+  const withCorsHeaders = (request: HttpRequest, response: HttpResponseInit): HttpResponseInit => {
+    const origin = requestOrigin(request);
+    const leftToPlatform = origin !== undefined && byPlatform(origin);
+    if (allowed.size === 0 && !leftToPlatform) return response;
+    const headers = new Headers(response.headers as ConstructorParameters<typeof Headers>[0]);
+    // The answer depends on Origin whenever origins are configured, so caches must key on it.
+    appendVary(headers, 'Origin');
+    const ownOrigin = allowedOrigin(request);
+    if (ownOrigin !== undefined) {
+      headers.set('Access-Control-Allow-Origin', ownOrigin);
+      headers.set('Access-Control-Expose-Headers', EXPOSED_RESPONSE_HEADERS);
+    } else if (leftToPlatform) {
+      headers.set('Access-Control-Expose-Headers', EXPOSED_RESPONSE_HEADERS);
+    }
+    const record: Record<string, string> = {};
+    headers.forEach((value, name) => {
+      record[name] = value;
+    });
+    return { ...response, headers: record };
+  };
+
+  // First of every route's steps: a preflight is answered before the rate limits or authentication see it, and every
+  // answer on the way out, errors included, gets its CORS headers.
+  return async ({ request, context }, next) =>
+    withCorsHeaders(request, preflightAnswer(request, context.functionName) ?? (await next()));
 }

@@ -1,42 +1,42 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { AcsSession } from '../acs/client.js';
-import { AcsFailureError, AcsUnavailableError } from '../acs/errors.js';
-import {
-  AuthenticationError,
-  hasRequiredScope,
-  KeysUnavailableError,
-  type Principal,
-} from '../caller/principal.js';
-import { IdentityStoreUnavailableError } from '../identities/identity-store.js';
-import { storeUnavailableDetail } from '../identities/unavailable-detail.js';
+import { hasRequiredScope, type Principal } from '../caller/principal.js';
+import type { Logger, LogLevel } from '../log.js';
 import type { Services, ServicesState } from '../services.js';
 import { outcomeOf, requestLogLine } from '../telemetry.js';
 import { refuseOversizedBody } from './body.js';
+import { answerFor } from './error-answers.js';
 import { ProblemError, problem } from './problem.js';
 
-/** What a handler sees: the request, its services, and an ACS session that counts and budgets its ACS calls. */
+/** What every step and operation sees of one request. */
 export interface RequestScope {
   readonly request: HttpRequest;
   readonly context: InvocationContext;
   readonly services: Services;
+  /** This request's ACS calls: one time budget, counted for the log line. */
   readonly acs: AcsSession;
+  /** This request's logger: each line goes to the Functions host's log with the request's invocation id. */
+  readonly log: Logger;
+  /** The verified caller, once the `authenticate` step has run. */
+  caller?: Principal;
+  /** How an error ended the request, for the log line: set where the error was answered. */
+  ended?: { outcome: string; reason?: string };
 }
 
+/** What an operation of an authenticated route sees: the caller is verified. */
 export interface AuthenticatedScope extends RequestScope {
   readonly caller: Principal;
 }
 
-type MaybeResponse = HttpResponseInit | undefined | Promise<HttpResponseInit | undefined>;
+/** What comes after a step: the rest of the steps, then the operation. */
+export type Next = () => Promise<HttpResponseInit>;
 
 /**
- * A step around every request, in the order of `Services.policies`. A hook that returns a response ends the request
- * with it (a CORS preflight answer, a 429); `decorate` sees every response, errors included (CORS headers).
+ * One step of the request path. It may answer at once (a preflight, a 429), or call `next` and see the answer on its
+ * way out (CORS headers, giving back a rate-limit token). An error thrown after it reaches it as a problem answer:
+ * steps never see exceptions.
  */
-export interface RequestPolicy {
-  beforeAuthentication?(scope: RequestScope): MaybeResponse;
-  afterAuthentication?(scope: AuthenticatedScope): MaybeResponse;
-  decorate?(scope: RequestScope, response: HttpResponseInit): HttpResponseInit;
-}
+export type Step = (scope: RequestScope, next: Next) => Promise<HttpResponseInit>;
 
 /** The signature of every route handler: the Functions host's (request, context) plus the services to use. */
 export type RouteHandler = ((
@@ -48,92 +48,154 @@ export type RouteHandler = ((
   readonly verifiesCaller?: true;
 };
 
-const RETRY_AFTER_SECONDS = '5';
+/** A declared body over the limit is refused before anyone reads it or verifies the caller. */
+const limitBodySize: Step = async (scope, next) => {
+  refuseOversizedBody(scope.request);
+  return next();
+};
 
-interface Outcome {
-  response: HttpResponseInit;
-  outcome: string;
-  /** Why, for the log line only: an error code, never a message. */
-  reason?: string;
+/** Verifies the caller (AUTH_MODE decides how) and the scope the service requires; 401 or 403 otherwise. */
+const authenticate: Step = async (scope, next) => {
+  const { callerValidator, settings } = scope.services;
+  scope.caller = await callerValidator.authenticate(scope.request.headers);
+  const requiredScope = settings.auth.mode === 'anonymous' ? undefined : settings.auth.requiredScope;
+  if (!hasRequiredScope(scope.caller, requiredScope)) {
+    throw new ProblemError('forbidden', 'The token lacks the scope or role this service requires.', {
+      headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope"' },
+      reason: 'insufficient_scope',
+    });
+  }
+  return next();
+};
+
+/** CORS → body size → failed-authentication limit → authenticate → user limit → the operation. */
+export function authenticated(
+  operation: (scope: AuthenticatedScope) => Promise<HttpResponseInit>,
+): RouteHandler {
+  const handler = pipeline(
+    ({ cors, failedAuthenticationLimit, userLimit }) => [
+      cors,
+      limitBodySize,
+      failedAuthenticationLimit,
+      authenticate,
+      userLimit,
+    ],
+    (scope) => operation(scope as AuthenticatedScope),
+  );
+  return Object.assign(handler, { verifiesCaller: true as const });
 }
 
-function toOutcome(
-  error: unknown,
-  invocationId: string,
-  context: InvocationContext,
-  services: Services,
-): Outcome {
-  if (error instanceof ProblemError) {
-    const { reason } = error.options;
-    return { response: error.toResponse(invocationId), outcome: error.type, ...(reason ? { reason } : {}) };
-  }
-  if (error instanceof AuthenticationError) {
-    return {
-      outcome: 'unauthenticated',
-      reason: error.reason,
-      response: problem({
-        type: 'unauthenticated',
-        detail: error.tokenSent
-          ? 'The bearer token is not valid for this service.'
-          : 'Send a bearer token in the Authorization header.',
-        invocationId,
-        headers: { 'WWW-Authenticate': error.tokenSent ? 'Bearer error="invalid_token"' : 'Bearer' },
-      }),
+/** A route anyone may call (health, the OpenAPI document, the not-found answer): CORS → body size → the operation. */
+export function open(operation: (scope: RequestScope) => Promise<HttpResponseInit>): RouteHandler {
+  return pipeline(({ cors }) => [cors, limitBodySize], operation);
+}
+
+/** The steps the services provide: those whose state lives beyond one request (origins, buckets). */
+export type SharedSteps = Services['steps'];
+
+function pipeline(
+  stepsOf: (shared: SharedSteps) => readonly Step[],
+  operation: (scope: RequestScope) => Promise<HttpResponseInit>,
+): RouteHandler {
+  return async (request, context, state) => {
+    const started = performance.now();
+    const log = requestLogger(context);
+    if (!state.ready) {
+      const response = withNoStore(
+        problem({
+          type: 'misconfigured',
+          detail: 'The service is not configured correctly. Its operators can find the details in the logs.',
+          invocationId: context.invocationId,
+        }),
+      );
+      log(
+        'error',
+        requestLogLine({ ...lineOf(request, context, response, started), outcome: 'misconfigured' }),
+      );
+      return response;
+    }
+
+    const scope: RequestScope = {
+      request,
+      context,
+      services: state.services,
+      acs: state.services.acsGateway.session(),
+      log,
     };
-  }
-  if (error instanceof KeysUnavailableError) {
-    return {
-      outcome: 'keys_unavailable',
-      reason: error.message,
-      response: problem({
-        type: 'unavailable',
-        detail: 'Callers cannot be verified right now. Retry later.',
-        invocationId,
-        headers: { 'Retry-After': RETRY_AFTER_SECONDS },
-      }),
-    };
-  }
-  if (error instanceof AcsUnavailableError) {
-    return {
-      outcome: 'acs_unavailable',
-      reason: error.reason,
-      response: problem({
-        type: 'unavailable',
-        detail: 'Azure Communication Services is busy or unavailable. Retry after the indicated time.',
-        invocationId,
-        headers: { 'Retry-After': String(error.retryAfterSeconds) },
-      }),
-    };
-  }
-  if (error instanceof AcsFailureError) {
-    return {
-      outcome: 'acs_failure',
-      reason: error.reason,
-      response: problem({
-        type: 'upstream-failure',
-        detail: 'Azure Communication Services refused the request.',
-        invocationId,
-      }),
-    };
-  }
-  if (error instanceof IdentityStoreUnavailableError) {
-    return {
-      outcome: 'store_unavailable',
-      response: problem({
-        type: 'unavailable',
-        detail: storeUnavailableDetail(services.settings.store),
-        invocationId,
-        headers: { 'Retry-After': RETRY_AFTER_SECONDS },
-      }),
-    };
+    const response = withNoStore(await run(scope, stepsOf(state.services.steps), operation));
+    const { ended, caller, acs } = scope;
+    const line = requestLogLine({
+      ...lineOf(request, context, response, started),
+      outcome: ended?.outcome ?? outcomeOf(response),
+      ...(ended?.reason ? { reason: ended.reason } : {}),
+      ...(caller ? { caller } : {}),
+      acs,
+    });
+    const status = response.status ?? 200;
+    log(status >= 500 ? 'error' : status >= 400 ? 'warning' : 'information', line);
+    return response;
+  };
+}
+
+/** Runs the steps around the operation; an error thrown at any depth is answered there, as a problem. */
+async function run(
+  scope: RequestScope,
+  steps: readonly Step[],
+  operation: (scope: RequestScope) => Promise<HttpResponseInit>,
+): Promise<HttpResponseInit> {
+  const at = async (index: number): Promise<HttpResponseInit> => {
+    try {
+      const step = steps[index];
+      return step ? await step(scope, () => at(index + 1)) : await operation(scope);
+    } catch (error) {
+      return answer(scope, error);
+    }
+  };
+  return at(0);
+}
+
+function answer(scope: RequestScope, error: unknown): HttpResponseInit {
+  const { invocationId } = scope.context;
+  const known = answerFor(error, scope.services.settings);
+  if (known) {
+    scope.ended = { outcome: known.outcome, ...(known.reason ? { reason: known.reason } : {}) };
+    return problem({ ...known.problem, invocationId });
   }
   // The message may quote secrets or inputs; the stack frames below it do not.
   const frames = error instanceof Error ? error.stack?.split('\n').slice(1, 6).join('\n') : undefined;
-  context.error(JSON.stringify({ event: 'unexpected_error', name: (error as Error)?.name, frames }));
+  scope.log('error', { event: 'unexpected_error', name: (error as Error)?.name, frames });
+  scope.ended = { outcome: 'internal_error' };
+  return problem({ type: 'internal', detail: 'An unexpected error occurred.', invocationId });
+}
+
+function lineOf(
+  request: HttpRequest,
+  context: InvocationContext,
+  response: HttpResponseInit,
+  started: number,
+) {
   return {
-    outcome: 'internal_error',
-    response: problem({ type: 'internal', detail: 'An unexpected error occurred.', invocationId }),
+    invocationId: context.invocationId,
+    route: context.functionName,
+    method: request.method,
+    response,
+    latencyMs: performance.now() - started,
   };
+}
+
+const writers: Record<LogLevel, 'info' | 'warn' | 'error'> = {
+  information: 'info',
+  warning: 'warn',
+  error: 'error',
+};
+
+/**
+ * The request's one logger: the request line, audit lines and unexpected errors all go through it to the Functions
+ * host's log (Application Insights `traces`), each carrying the request's invocation id.
+ */
+function requestLogger(context: InvocationContext): Logger {
+  return (level, event) =>
+    context[writers[level]](JSON.stringify({ ...event, invocationId: context.invocationId }));
 }
 
 function withNoStore(response: HttpResponseInit): HttpResponseInit {
@@ -144,108 +206,4 @@ function withNoStore(response: HttpResponseInit): HttpResponseInit {
     record[name] = value;
   });
   return { ...response, headers: record };
-}
-
-async function runPolicies(
-  scope: RequestScope,
-  hook: (policy: RequestPolicy) => MaybeResponse,
-): Promise<HttpResponseInit | undefined> {
-  for (const policy of scope.services.policies) {
-    const early = await hook(policy);
-    if (early) return early;
-  }
-  return undefined;
-}
-
-/** The steps of one route, given the request scope; `onCaller` hands the verified caller to the request log. */
-type RouteSteps = (scope: RequestScope, onCaller: (caller: Principal) => void) => Promise<HttpResponseInit>;
-
-function pipeline(steps: RouteSteps): RouteHandler {
-  return async (request, context, state) => {
-    const started = performance.now();
-    const { invocationId } = context;
-    let caller: Principal | undefined;
-    let acs: AcsSession | undefined;
-    let result: Outcome;
-
-    if (!state.ready) {
-      result = {
-        outcome: 'misconfigured',
-        response: problem({
-          type: 'misconfigured',
-          detail: 'The service is not configured correctly. Its operators can find the details in the logs.',
-          invocationId,
-        }),
-      };
-    } else {
-      acs = state.services.acs.session();
-      const scope: RequestScope = { request, context, services: state.services, acs };
-      try {
-        refuseOversizedBody(request);
-        const response = await steps(scope, (verified) => {
-          caller = verified;
-        });
-        result = { response, outcome: outcomeOf(response) };
-      } catch (error) {
-        result = toOutcome(error, invocationId, context, state.services);
-      }
-      for (const policy of state.services.policies) {
-        if (policy.decorate) result.response = policy.decorate(scope, result.response);
-      }
-    }
-
-    const response = withNoStore(result.response);
-    const status = response.status ?? 200;
-    const line = JSON.stringify(
-      requestLogLine({
-        invocationId,
-        route: context.functionName,
-        method: request.method,
-        response,
-        outcome: result.outcome,
-        ...(result.reason ? { reason: result.reason } : {}),
-        latencyMs: performance.now() - started,
-        ...(caller ? { caller } : {}),
-        ...(acs ? { acs } : {}),
-      }),
-    );
-    if (status >= 500) context.error(line);
-    else if (status >= 400) context.warn(line);
-    else context.info(line);
-    return response;
-  };
-}
-
-/** A route that requires a verified caller (AUTH_MODE decides how); failures end in 401 before the operation runs. */
-export function authenticated(
-  operation: (scope: AuthenticatedScope) => Promise<HttpResponseInit>,
-): RouteHandler {
-  const handler = pipeline(async (scope, onCaller) => {
-    const early = await runPolicies(scope, (policy) => policy.beforeAuthentication?.(scope));
-    if (early) return early;
-
-    const caller = await scope.services.caller.authenticate(scope.request.headers);
-    onCaller(caller);
-    const { auth } = scope.services.settings;
-    const requiredScope = auth.mode === 'anonymous' ? undefined : auth.requiredScope;
-    if (!hasRequiredScope(caller, requiredScope)) {
-      throw new ProblemError('forbidden', 'The token lacks the scope or role this service requires.', {
-        headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope"' },
-        reason: 'insufficient_scope',
-      });
-    }
-
-    const authenticatedScope: AuthenticatedScope = { ...scope, caller };
-    const refused = await runPolicies(scope, (policy) => policy.afterAuthentication?.(authenticatedScope));
-    return refused ?? operation(authenticatedScope);
-  });
-  return Object.assign(handler, { verifiesCaller: true as const });
-}
-
-/** A route anyone may call (health, the not-found answer); the policies still run. */
-export function open(operation: (scope: RequestScope) => Promise<HttpResponseInit>): RouteHandler {
-  return pipeline(async (scope) => {
-    const early = await runPolicies(scope, (policy) => policy.beforeAuthentication?.(scope));
-    return early ?? operation(scope);
-  });
 }

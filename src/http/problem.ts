@@ -75,6 +75,7 @@ export function problem({ type, detail, invocationId, errors, headers }: Problem
 /** An error a handler throws to end the request with a problem; the pipeline turns it into the response. */
 export class ProblemError extends Error {
   override readonly name = 'ProblemError';
+  readonly code = 'ERR_PROBLEM';
 
   constructor(
     readonly type: ProblemType,

@@ -1,8 +1,8 @@
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpResponseInit } from '@azure/functions';
 import { MemoryRateLimitStore } from '../limits/memory-rate-limit-store.js';
 import type { RateLimitStore } from '../limits/rate-limit-store.js';
 import { clientAddress } from './client-address.js';
-import type { AuthenticatedScope, RequestPolicy, RequestScope } from './pipeline.js';
+import type { RequestScope, Step } from './pipeline.js';
 import { problem } from './problem.js';
 import { type Admission, type Clock, TokenBuckets } from './token-buckets.js';
 
@@ -53,70 +53,66 @@ function sendsCredentials(scope: RequestScope): boolean {
 }
 
 /**
- * Two kinds of token bucket. One per verified user (issuer + user id), spent by every request, in `users`: shared by
- * every instance when the identity store is a table, this instance's memory otherwise. One per client address, in
- * this instance's memory, spent by every request whose credentials fail (401, or 403 insufficient_scope).
- *
- * A request that sends credentials takes its address's token before they are verified and gets it back once they
- * pass, so however many arrive at once, an address gets at most a bucket's worth of verifications per minute on
- * each instance; garbage and guessing beyond it cost no signature check and no key fetch. A request without
- * credentials costs no verification: its address is only checked, and charged after its 401. A verified user behind
- * an address whose bucket is empty waits too until it refills (the price of refusing before verifying).
+ * The per-address limit on failed authentication, in this instance's memory: spent by every request whose
+ * credentials fail (401, or 403 insufficient_scope). A request that sends credentials takes its address's token
+ * before they are verified and gets it back once they pass, so however many arrive at once, an address gets at most
+ * a bucket's worth of verifications per minute on each instance; garbage and guessing beyond it cost no signature
+ * check and no key fetch. A request without credentials costs no verification: its address is only checked, and
+ * charged after its 401. A verified user behind an address whose bucket is empty waits too until it refills (the
+ * price of refusing before verifying).
  */
-export function createRateLimitPolicy({
+export function failedAuthenticationLimit({
+  perMinute,
+  maxBuckets = DEFAULT_MAX_BUCKETS,
+  now,
+}: Omit<RateLimitOptions, 'users'>): Step {
+  const buckets = new TokenBuckets({ perMinute, maxBuckets, ...(now ? { now } : {}) });
+  return async (scope, next) => {
+    const address = addressOf(scope);
+    const reserving = sendsCredentials(scope);
+    const admission = reserving ? buckets.take(address) : buckets.check(address);
+    if (!admission.allowed) {
+      return tooManyRequests(
+        scope,
+        admission,
+        'Too many failed authentications from this address. Retry later.',
+      );
+    }
+    const response = await next();
+    const failed = challengesCredentials(response);
+    if (reserving && !failed) buckets.giveBack(address);
+    if (!reserving && failed) buckets.take(address);
+    return response;
+  };
+}
+
+/**
+ * The per-user limit: one bucket per verified user (issuer + user id), spent by every authenticated request, in
+ * `users`: shared by every instance when the identity store is a table, this instance's memory otherwise. Runs
+ * after `authenticate`, before the operation, so before any ACS call.
+ */
+export function userLimit({
   perMinute,
   users,
   maxBuckets = DEFAULT_MAX_BUCKETS,
   now,
-}: RateLimitOptions): RequestPolicy {
+}: RateLimitOptions): Step {
   const userBuckets = users ?? new MemoryRateLimitStore({ perMinute, maxBuckets, ...(now ? { now } : {}) });
-  const failedAuthentications = new TokenBuckets({ perMinute, maxBuckets, ...(now ? { now } : {}) });
-  /** The address whose token each request in flight holds for its verification. */
-  const reservations = new WeakMap<HttpRequest, string>();
-
-  return {
-    beforeAuthentication(scope) {
-      const address = addressOf(scope);
-      const reserving = sendsCredentials(scope);
-      const admission = reserving
-        ? failedAuthentications.take(address)
-        : failedAuthentications.check(address);
-      if (!admission.allowed) {
-        return tooManyRequests(
-          scope,
-          admission,
-          'Too many failed authentications from this address. Retry later.',
-        );
-      }
-      if (reserving) reservations.set(scope.request, address);
-      return undefined;
-    },
-
-    async afterAuthentication(scope: AuthenticatedScope) {
-      const { caller } = scope;
-      // An anonymous caller is a new random user on every call (AUTH_MODE=anonymous): only its address is stable.
-      const key = caller.anonymous
-        ? `address ${addressOf(scope)}`
-        : JSON.stringify([caller.issuer, caller.userId]);
-      const admission = await userBuckets.take(key);
-      if (admission.allowed) return undefined;
+  return async (scope, next) => {
+    const { caller } = scope;
+    if (!caller) throw new Error('userLimit runs after authenticate');
+    // An anonymous caller is a new random user on every call (AUTH_MODE=anonymous): only its address is stable.
+    const key = caller.anonymous
+      ? `address ${addressOf(scope)}`
+      : JSON.stringify([caller.issuer, caller.userId]);
+    const admission = await userBuckets.take(key);
+    if (!admission.allowed) {
       return tooManyRequests(
         scope,
         admission,
         'Too many requests for this user. Retry after the indicated time.',
       );
-    },
-
-    decorate(scope, response: HttpResponseInit) {
-      const reserved = reservations.get(scope.request);
-      const failed = challengesCredentials(response);
-      if (reserved === undefined) {
-        if (failed) failedAuthentications.take(addressOf(scope));
-      } else {
-        reservations.delete(scope.request);
-        if (!failed) failedAuthentications.giveBack(reserved);
-      }
-      return response;
-    },
+    }
+    return next();
   };
 }

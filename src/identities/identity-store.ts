@@ -68,6 +68,7 @@ export interface IdentityStore {
 /** The backing store could not be reached or failed; the request should end in 503, not 500. */
 export class IdentityStoreUnavailableError extends Error {
   override readonly name = 'IdentityStoreUnavailableError';
+  readonly code = 'ERR_STORE_UNAVAILABLE';
 }
 
 /** JSON of the pair keeps every (issuer, userId) distinct, whatever characters they hold. */

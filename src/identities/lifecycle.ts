@@ -18,7 +18,7 @@ export type DeleteResult =
 
 /** ACS answers 404 IdentityNotFound for an identity of this resource that was deleted: its tokens are dead too. */
 export function isIdentityGone(error: unknown): boolean {
-  return error instanceof AcsFailureError && error.statusCode === 404 && error.code === 'IdentityNotFound';
+  return error instanceof AcsFailureError && error.statusCode === 404 && error.acsCode === 'IdentityNotFound';
 }
 
 /**

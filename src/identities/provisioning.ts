@@ -45,6 +45,7 @@ export interface ProvisioningDependencies {
 /** Another request is creating this user's identity and did not finish within this request's budget. */
 export class IdentityPendingError extends Error {
   override readonly name = 'IdentityPendingError';
+  readonly code = 'ERR_IDENTITY_PENDING';
 }
 
 /** Time kept back from the request's budget for the answer, once waiting for another request's claim gives up. */

@@ -7,11 +7,12 @@ import {
   problemDocumentSchema,
   problemTypes,
 } from '../http/problem.js';
+import { isCatchAll } from '../http/route-table.js';
 import type { OperationDocs, RouteDocs, SuccessResponseDocs } from './route-docs.js';
 
 type JsonSchema = z.core.JSONSchema.JSONSchema;
 
-/** What the generator reads of a route table entry (src/routes.ts's RouteDefinition). */
+/** What the generator reads of a route table entry (src/http/route-table.ts's RouteDefinition). */
 export interface DocumentedRoute {
   readonly name: string;
   readonly methods: readonly string[];
@@ -296,8 +297,6 @@ function addOperations(item: PathItem, route: DocumentedRoute, parameters: Param
   for (const method of methods) item[method.toLowerCase()] = operation(route, method, methods);
   if (route.methods.includes('OPTIONS')) item.options ??= preflightOperation(route);
 }
-
-const isCatchAll = (route: DocumentedRoute) => route.route.includes('{*');
 
 /**
  * The OpenAPI 3.1 document of a route table, built from the zod schemas the handlers validate with (requests as

@@ -263,7 +263,7 @@ describe('three instances behave as one service', () => {
   });
 
   it('holds the per-user limit for the deployment: three instances at 10 a minute admit one user about 10 times', async () => {
-    const limited = [];
+    const limited: Instance[] = [];
     for (let index = 0; index < 3; index++)
       limited.push(await cluster.addInstance({ RATE_LIMIT_PER_MINUTE: '10' }));
     try {

@@ -1,13 +1,8 @@
 import functions, { type HttpResponseInit } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
-import {
-  acceptPreflight,
-  createCorsPolicy,
-  EXPOSED_RESPONSE_HEADERS,
-  PREFLIGHT_MAX_AGE_SECONDS,
-  preflightMethods,
-} from '../../../src/http/cors.js';
-import type { RequestPolicy, RequestScope } from '../../../src/http/pipeline.js';
+import { corsStep, EXPOSED_RESPONSE_HEADERS, PREFLIGHT_MAX_AGE_SECONDS } from '../../../src/http/cors.js';
+import type { RequestScope, Step } from '../../../src/http/pipeline.js';
+import { acceptPreflight, preflightMethods } from '../../../src/http/route-table.js';
 
 const table = [
   { name: 'issueToken', methods: ['GET', 'POST'] as const, route: 'token' },
@@ -26,6 +21,7 @@ function scope(method: string, functionName: string, headers: Record<string, str
     // CORS reads only the request and the function name.
     services: undefined as never,
     acs: undefined as never,
+    log: () => {},
   };
 }
 
@@ -41,25 +37,17 @@ function corsHeaderNames(response: HttpResponseInit | undefined) {
   return names;
 }
 
-function policy(
-  allowedOrigins: readonly string[] = [ALLOWED],
-  platformOrigins?: readonly string[],
-): RequestPolicy {
-  return createCorsPolicy({
+function policy(allowedOrigins: readonly string[] = [ALLOWED], platformOrigins?: readonly string[]): Step {
+  return corsStep({
     allowedOrigins,
     ...(platformOrigins ? { platformOrigins } : {}),
     routeMethods: preflightMethods(() => acceptPreflight(table)),
   });
 }
 
-/** What the pipeline does with one policy: the early answer or the route's, then decorate. */
-async function run(
-  cors: RequestPolicy,
-  requestScope: RequestScope,
-  routeAnswer: HttpResponseInit = { status: 200 },
-) {
-  const response = (await cors.beforeAuthentication?.(requestScope)) ?? routeAnswer;
-  return cors.decorate ? cors.decorate(requestScope, response) : response;
+/** The CORS step in front of a route that answers `routeAnswer`. */
+function run(cors: Step, requestScope: RequestScope, routeAnswer: HttpResponseInit = { status: 200 }) {
+  return cors(requestScope, async () => routeAnswer);
 }
 
 const preflightFrom = (origin: string, functionName = 'issueToken') =>
@@ -69,30 +57,7 @@ const preflightFrom = (origin: string, functionName = 'issueToken') =>
     'access-control-request-headers': 'authorization,content-type',
   });
 
-describe('acceptPreflight and preflightMethods', () => {
-  it('makes every path accept OPTIONS once, keeping each route its own methods first', () => {
-    const routes = acceptPreflight(table);
-    expect(routes.map(({ methods }) => methods)).toEqual([
-      ['GET', 'POST', 'OPTIONS'],
-      ['GET', 'OPTIONS'],
-      ['GET', 'OPTIONS'],
-      ['DELETE'], // same path as getThing: a second OPTIONS there would be ambiguous to the Functions host
-      ['GET', 'OPTIONS'],
-    ]);
-    expect(routes[0]).toMatchObject({ name: 'issueToken', route: 'token' });
-  });
-
-  it('announces the methods of every function on the path, and none for the catch-all', () => {
-    const methodsOf = preflightMethods(() => acceptPreflight(table));
-    expect(methodsOf('issueToken')).toEqual(['GET', 'POST']);
-    expect(methodsOf('health')).toEqual(['GET']);
-    expect(methodsOf('getThing')).toEqual(['GET', 'DELETE']);
-    expect(methodsOf('notFound')).toBeUndefined();
-    expect(methodsOf('nothing')).toBeUndefined();
-  });
-});
-
-describe('the CORS policy', () => {
+describe('the CORS step', () => {
   it('answers a preflight from an allowed origin with 204 and the route methods, headers and max age', async () => {
     const response = await run(policy(), preflightFrom(ALLOWED), { status: 500 });
     expect(response.status).toBe(204);
@@ -183,7 +148,7 @@ describe('the CORS policy', () => {
  * its CORS_ALLOWED_ORIGINS list (Azure/azure-functions-host, src/WebJobs.Script.WebHost/Configuration/
  * CorsOptionsSetup.cs: CorsPolicyBuilder(allowedOrigins), AllowAnyHeader, AllowAnyMethod, no exposed headers).
  */
-describe('the CORS policy behind the platform', () => {
+describe('the CORS step behind the platform', () => {
   const PLATFORM = 'https://portal.example.com';
 
   it('never adds its own Access-Control-Allow-Origin for an origin the platform answers, even one it lists too', async () => {

@@ -2,7 +2,7 @@ import functions from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevIssuer, devUserIds, startDevIssuer } from '../../../dev/dev-issuer.js';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
-import { authenticated, open, type RequestPolicy } from '../../../src/http/pipeline.js';
+import { authenticated, open, type Step } from '../../../src/http/pipeline.js';
 import { createServices, type Services } from '../../../src/services.js';
 import { loadSettings } from '../../../src/settings.js';
 
@@ -69,48 +69,49 @@ describe('the request pipeline', () => {
     );
   });
 
-  it('runs policies around authentication and lets decorate see every response', async () => {
+  it('runs the steps in order around the operation, each seeing the answer on its way out, errors included', async () => {
     const calls: string[] = [];
-    const policy: RequestPolicy = {
-      beforeAuthentication: ({ request: incoming }) => {
-        calls.push('before');
-        return incoming.method === 'OPTIONS' ? { status: 204 } : undefined;
-      },
-      afterAuthentication: ({ caller }) => {
-        calls.push(`after:${caller.userId === devUserIds('limited').oid}`);
-        return { status: 429, jsonBody: { limited: true } };
-      },
-      decorate: (_scope, response) => {
-        calls.push(`decorate:${response.status}`);
-        return {
-          ...response,
-          headers: { ...(response.headers as Record<string, string>), 'X-Policy': 'yes' },
-        };
-      },
+    const recording =
+      (name: string): Step =>
+      async (scope, next) => {
+        calls.push(`${name}:in`);
+        if (name === 'cors' && scope.request.method === 'OPTIONS') return { status: 204 };
+        const response = await next();
+        calls.push(`${name}:out:${response.status}`);
+        return name === 'cors'
+          ? { ...response, headers: { ...(response.headers as Record<string, string>), 'X-Step': 'yes' } }
+          : response;
+      };
+    const userLimit: Step = async ({ caller }, next) => {
+      calls.push(`userLimit:${caller?.userId === devUserIds('limited').oid}`);
+      return caller?.userId === devUserIds('limited').oid ? { status: 429 } : next();
     };
-    const withPolicy = { ready: true as const, services: { ...services, policies: [policy] } };
+    const steps = { cors: recording('cors'), failedAuthenticationLimit: recording('failedAuth'), userLimit };
+    const withSteps = { ready: true as const, services: { ...services, steps } };
 
     const preflight = await echoCaller(
       new functions.HttpRequest({ method: 'OPTIONS', url: 'http://127.0.0.1/api/probe' }),
       context(),
-      withPolicy,
+      withSteps,
     );
     expect(preflight.status).toBe(204);
+    expect(calls.splice(0)).toEqual(['cors:in']);
+
     const token = await issuer.mint({ ...devUserIds('limited'), scp: 'Token.Issue' });
-    const limited = await echoCaller(request(token), context(), withPolicy);
-    expect(limited.status).toBe(429);
-    const refused = await echoCaller(request(), context(), withPolicy);
-    expect(refused.status).toBe(401);
-    expect(new Headers(refused.headers as Record<string, string>).get('x-policy')).toBe('yes');
-    expect(calls).toEqual([
-      'before',
-      'decorate:204',
-      'before',
-      'after:true',
-      'decorate:429',
-      'before',
-      'decorate:401',
+    expect((await echoCaller(request(token), context(), withSteps)).status).toBe(429);
+    expect(calls.splice(0)).toEqual([
+      'cors:in',
+      'failedAuth:in',
+      'userLimit:true',
+      'failedAuth:out:429',
+      'cors:out:429',
     ]);
+
+    // The authenticate step's error reaches the steps before it as a 401 answer, never as an exception.
+    const refused = await echoCaller(request(), context(), withSteps);
+    expect(refused.status).toBe(401);
+    expect(new Headers(refused.headers as Record<string, string>).get('x-step')).toBe('yes');
+    expect(calls.splice(0)).toEqual(['cors:in', 'failedAuth:in', 'failedAuth:out:401', 'cors:out:401']);
   });
 
   it('turns an unexpected error into a 500 problem without its message, and logs no message either', async () => {

@@ -11,6 +11,7 @@ import {
   problemDocumentSchema,
   problemTypes,
 } from '../../../src/http/problem.js';
+import { isCatchAll } from '../../../src/http/route-table.js';
 import {
   BEARER_SCHEME,
   buildOpenApiDocument,
@@ -30,7 +31,6 @@ interface Operation {
 }
 
 const document = buildOpenApiDocument(routes);
-const isCatchAll = (route: { route: string }) => route.route.includes('{*');
 const documentedRoutes = routes.filter((route) => !isCatchAll(route));
 
 function operationOf(doc: OpenApiDocument, route: DocumentedRoute, method: string): Operation | undefined {
