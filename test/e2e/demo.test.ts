@@ -272,7 +272,7 @@ describe.skipIf(skipReason !== undefined)(
     /**
      * As `azd up` deploys it: the Flex Consumption host's CORS in front (dev/flex-front.ts), the page's origin in the
      * platform's CORS_ALLOWED_ORIGINS (a JSON array, as the platform writes it), no APP_CORS_ALLOWED_ORIGINS, and
-     * otherwise the production defaults (token reuse and the mapping cache on).
+     * otherwise the production defaults (token reuse on, shared through the identity store).
      */
     describe('behind the Flex Consumption front, with the settings azd up deploys', () => {
       let flexService: RunningService;

@@ -30,8 +30,8 @@ export const TEAMS_CLIENT_ID = '4b1a3c2d-9e8f-4a7b-8c6d-5e4f3a2b1c0d';
 
 /**
  * Settings that switch every route on and keep the per-user and per-address rate limits out of the way of a suite
- * that sends thousands of requests from one address (the rate limits have their own tests). Token reuse and the
- * mapping cache keep their production defaults (on): the suite attacks the service as it is deployed.
+ * that sends thousands of requests from one address (the rate limits have their own tests). Token reuse keeps its
+ * production default (on): the suite attacks the service as it is deployed.
  */
 export function securityEnv(
   extra: Record<string, string | undefined> = {},
