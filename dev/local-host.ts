@@ -147,6 +147,58 @@ async function send(response: ServerResponse, init: HttpResponseInit, method: st
   response.end(body);
 }
 
+/** A request as the Functions host hands it on once it has read it: the body whole, headers joined. */
+export interface RouteCall {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body: Uint8Array;
+  invocationId?: string;
+}
+
+/**
+ * What the Functions host does with a request it has read: pick the route (`/api/<route>`, the catch-all for any
+ * other method), build the HttpRequest and InvocationContext, and run the handler with the services. The local host
+ * calls it for every request it serves; tests call it in-process, with no socket (test/support/service.ts `call`).
+ */
+export async function invokeRoute(
+  services: ServicesState,
+  { method, url, headers, body, invocationId = randomUUID() }: RouteCall,
+  log: (level: LogLevel, line: string) => void = consoleLog,
+): Promise<HttpResponseInit> {
+  const path = url.pathname;
+  const lowered = path.toLowerCase();
+  const underPrefix = lowered === ROUTE_PREFIX || lowered.startsWith(`${ROUTE_PREFIX}/`);
+  const apiPath = path.slice(ROUTE_PREFIX.length);
+  // Any method the table does not list still reaches the catch-all, which answers 404 or 405 as a problem.
+  const match = underPrefix ? routeFor(routes, method, apiPath) : undefined;
+  if (!match) return problem({ type: 'not-found', detail: 'No such route.', invocationId });
+  if (UNREPRESENTABLE_METHODS.has(method)) {
+    const allowed = allowedMethods(routes, apiPath);
+    return allowed.length === 0
+      ? problem({ type: 'not-found', detail: 'No such route.', invocationId })
+      : problem({
+          type: 'method-not-allowed',
+          detail: `This route answers ${allowed.join(', ')}.`,
+          invocationId,
+          headers: { Allow: allowed.join(', ') },
+        });
+  }
+  const httpRequest = new functions.HttpRequest({
+    method,
+    url: url.href,
+    headers,
+    params: match.params,
+    body: { bytes: body },
+  });
+  const context = new functions.InvocationContext({
+    invocationId,
+    functionName: match.route.name,
+    logHandler: (level, ...args) => log(toLogLevel(level), format(...args)),
+  });
+  return match.route.handler(httpRequest, context, services);
+}
+
 /**
  * Serves the route table over node:http the way the Functions host does: `/api/<route>`, the same handlers, an
  * HttpRequest and InvocationContext per request. Several hosts with different settings can run in one process.
@@ -186,31 +238,6 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         return;
       }
       if (front && frontAnswers(front, request, response)) return;
-      const { url } = checked;
-      const path = url.pathname;
-      const lowered = path.toLowerCase();
-      const underPrefix = lowered === ROUTE_PREFIX || lowered.startsWith(`${ROUTE_PREFIX}/`);
-      const apiPath = path.slice(ROUTE_PREFIX.length);
-      // Any method the table does not list still reaches the catch-all, which answers 404 or 405 as a problem.
-      const match = underPrefix ? routeFor(routes, method, apiPath) : undefined;
-      if (!match) {
-        await send(response, problem({ type: 'not-found', detail: 'No such route.', invocationId }), method);
-        return;
-      }
-      if (UNREPRESENTABLE_METHODS.has(method)) {
-        const allowed = allowedMethods(routes, apiPath);
-        const refusal =
-          allowed.length === 0
-            ? problem({ type: 'not-found', detail: 'No such route.', invocationId })
-            : problem({
-                type: 'method-not-allowed',
-                detail: `This route answers ${allowed.join(', ')}.`,
-                invocationId,
-                headers: { Allow: allowed.join(', ') },
-              });
-        await send(response, refusal, method);
-        return;
-      }
       const body = await readBody(request);
       if (body === undefined) {
         const tooLarge = problem({
@@ -222,19 +249,13 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         await send(response, { ...tooLarge, headers: { ...tooLarge.headers, Connection: 'close' } }, method);
         return;
       }
-      const httpRequest = new functions.HttpRequest({
-        method,
-        url: url.href,
-        headers: front ? await front.requestHeaders(joinedHeaders(request)) : joinedHeaders(request),
-        params: match.params,
-        body: { bytes: body },
-      });
-      const context = new functions.InvocationContext({
-        invocationId,
-        functionName: match.route.name,
-        logHandler: (level, ...args) => log(toLogLevel(level), format(...args)),
-      });
-      await send(response, await match.route.handler(httpRequest, context, services), method);
+      const headers = front ? await front.requestHeaders(joinedHeaders(request)) : joinedHeaders(request);
+      const answer = await invokeRoute(
+        services,
+        { method, url: checked.url, headers, body, invocationId },
+        log,
+      );
+      await send(response, answer, method);
     } catch {
       // Handlers turn their own failures into problems; reaching this means the host itself failed.
       if (!response.headersSent) {

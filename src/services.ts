@@ -4,7 +4,7 @@ import type { JwtValidatorOptions } from './caller/jwt.js';
 import type { CallerValidator } from './caller/principal.js';
 import { corsStep } from './http/cors.js';
 import type { Step } from './http/pipeline.js';
-import { failedAuthenticationLimit, userLimit } from './http/rate-limit.js';
+import { type FailedAuthenticationLimit, failedAuthenticationLimit, userLimit } from './http/rate-limit.js';
 import { preflightMethods } from './http/route-table.js';
 import { createIdentityStore } from './identities/create-store.js';
 import type { IdentityStore } from './identities/identity-store.js';
@@ -29,9 +29,10 @@ export interface Services {
   /** The request steps whose state outlives a request; src/http/pipeline.ts puts them in order around each route. */
   readonly steps: {
     readonly cors: Step;
-    readonly failedAuthenticationLimit: Step;
     readonly userLimit: Step;
   };
+  /** The per-address limit the authenticate step verifies callers within (this instance's memory). */
+  readonly failedAuthenticationLimit: FailedAuthenticationLimit;
 }
 
 /**
@@ -88,13 +89,13 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
     callerValidator: createCallerValidator(settings.auth, options.jwt),
     store,
     reuse: createTokenReuse(settings, store, log, options.shareReusableTokens ?? true),
+    failedAuthenticationLimit: failedAuthenticationLimit({ perMinute }),
     steps: {
       cors: corsStep({
         allowedOrigins: settings.cors.allowedOrigins,
         platformOrigins: settings.cors.platformOrigins,
         routeMethods: preflightMethods(() => routes),
       }),
-      failedAuthenticationLimit: failedAuthenticationLimit({ perMinute }),
       userLimit: userLimit({ perMinute, users: createRateLimitStore(settings.store, perMinute) }),
     },
   };

@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { AcsSession } from '../acs/client.js';
-import { hasRequiredScope, type Principal } from '../caller/principal.js';
+import { AuthenticationError, hasRequiredScope, type Principal } from '../caller/principal.js';
 import type { Logger, LogLevel } from '../log.js';
 import type { Services, ServicesState } from '../services.js';
 import { outcomeOf, requestLogLine } from '../telemetry.js';
@@ -54,32 +54,40 @@ const limitBodySize: Step = async (scope, next) => {
   return next();
 };
 
-/** Verifies the caller (AUTH_MODE decides how) and the scope the service requires; 401 or 403 otherwise. */
+/** Credentials that did not pass: a 401, or the 403 insufficient_scope below. */
+const credentialsRefused = (error: unknown) =>
+  error instanceof AuthenticationError ||
+  (error instanceof ProblemError && error.options.reason === 'insufficient_scope');
+
+/**
+ * Verifies the caller (AUTH_MODE decides how) and the scope the service requires, 401 or 403 otherwise, within the
+ * per-address limit on failed authentication (src/http/rate-limit.ts), which guards the verification alone.
+ */
 const authenticate: Step = async (scope, next) => {
-  const { callerValidator, settings } = scope.services;
-  scope.caller = await callerValidator.authenticate(scope.request.headers);
-  const requiredScope = settings.auth.mode === 'anonymous' ? undefined : settings.auth.requiredScope;
-  if (!hasRequiredScope(scope.caller, requiredScope)) {
-    throw new ProblemError('forbidden', 'The token lacks the scope or role this service requires.', {
-      headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope"' },
-      reason: 'insufficient_scope',
-    });
-  }
-  return next();
+  const { callerValidator, settings, failedAuthenticationLimit } = scope.services;
+  const refusal = await failedAuthenticationLimit(
+    scope,
+    async () => {
+      scope.caller = await callerValidator.authenticate(scope.request.headers);
+      const requiredScope = settings.auth.mode === 'anonymous' ? undefined : settings.auth.requiredScope;
+      if (!hasRequiredScope(scope.caller, requiredScope)) {
+        throw new ProblemError('forbidden', 'The token lacks the scope or role this service requires.', {
+          headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope"' },
+          reason: 'insufficient_scope',
+        });
+      }
+    },
+    credentialsRefused,
+  );
+  return refusal ?? next();
 };
 
-/** CORS → body size → failed-authentication limit → authenticate → user limit → the operation. */
+/** CORS → body size → authenticate (within the failed-authentication limit) → user limit → the operation. */
 export function authenticated(
   operation: (scope: AuthenticatedScope) => Promise<HttpResponseInit>,
 ): RouteHandler {
   const handler = pipeline(
-    ({ cors, failedAuthenticationLimit, userLimit }) => [
-      cors,
-      limitBodySize,
-      failedAuthenticationLimit,
-      authenticate,
-      userLimit,
-    ],
+    ({ cors, userLimit }) => [cors, limitBodySize, authenticate, userLimit],
     (scope) => operation(scope as AuthenticatedScope),
   );
   return Object.assign(handler, { verifiesCaller: true as const });

@@ -38,13 +38,6 @@ function tooManyRequests(
   });
 }
 
-/** A 401, or a 403 that challenges the token (insufficient_scope): the credentials did not pass. */
-function challengesCredentials(response: HttpResponseInit): boolean {
-  if (response.status === 401) return true;
-  const headers = new Headers(response.headers as ConstructorParameters<typeof Headers>[0]);
-  return response.status === 403 && headers.has('www-authenticate');
-}
-
 /** Headers that carry credentials to verify: a bearer token (AUTH_MODE=jwt) or the platform's principal (easyauth). */
 const CREDENTIAL_HEADERS = ['authorization', 'x-ms-client-principal'];
 
@@ -52,22 +45,30 @@ function sendsCredentials(scope: RequestScope): boolean {
   return CREDENTIAL_HEADERS.some((name) => scope.request.headers.has(name));
 }
 
+/** Whether an error of verification means the credentials did not pass (401, or 403 insufficient_scope). */
+export type CredentialsRefused = (error: unknown) => boolean;
+
 /**
- * The per-address limit on failed authentication, in this instance's memory: spent by every request whose
- * credentials fail (401, or 403 insufficient_scope). A request that sends credentials takes its address's token
- * before they are verified and gets it back once they pass, so however many arrive at once, an address gets at most
- * a bucket's worth of verifications per minute on each instance; garbage and guessing beyond it cost no signature
- * check and no key fetch. A request without credentials costs no verification: its address is only checked, and
- * charged after its 401. A verified user behind an address whose bucket is empty waits too until it refills (the
- * price of refusing before verifying).
+ * The per-address limit on failed authentication, in this instance's memory, around the verification alone.
+ * A request that sends credentials takes its address's token before they are verified and gets it back as soon as
+ * they pass, so however many arrive at once, an address gets at most a bucket's worth of verifications per minute on
+ * each instance; garbage and guessing beyond it cost no signature check and no key fetch, while a busy address with
+ * valid tokens holds each token only for the milliseconds a verification takes. A request without credentials costs
+ * no verification: its address is only checked, and charged when it is refused. A verified user behind an address
+ * whose bucket is empty waits too until it refills (the price of refusing before verifying).
  */
 export function failedAuthenticationLimit({
   perMinute,
   maxBuckets = DEFAULT_MAX_BUCKETS,
   now,
-}: Omit<RateLimitOptions, 'users'>): Step {
+}: Omit<RateLimitOptions, 'users'>) {
   const buckets = new TokenBuckets({ perMinute, maxBuckets, ...(now ? { now } : {}) });
-  return async (scope, next) => {
+  /** Runs `verify` within the address's limit: a 429 answer when the address has none left, else undefined. */
+  return async (
+    scope: RequestScope,
+    verify: () => Promise<void>,
+    refused: CredentialsRefused,
+  ): Promise<HttpResponseInit | undefined> => {
     const address = addressOf(scope);
     const reserving = sendsCredentials(scope);
     const admission = reserving ? buckets.take(address) : buckets.check(address);
@@ -78,13 +79,19 @@ export function failedAuthenticationLimit({
         'Too many failed authentications from this address. Retry later.',
       );
     }
-    const response = await next();
-    const failed = challengesCredentials(response);
-    if (reserving && !failed) buckets.giveBack(address);
-    if (!reserving && failed) buckets.take(address);
-    return response;
+    try {
+      await verify();
+    } catch (error) {
+      const failed = refused(error);
+      if (reserving && !failed) buckets.giveBack(address);
+      if (!reserving && failed) buckets.take(address);
+      throw error;
+    }
+    if (reserving) buckets.giveBack(address);
+    return undefined;
   };
 }
+export type FailedAuthenticationLimit = ReturnType<typeof failedAuthenticationLimit>;
 
 /**
  * The per-user limit: one bucket per verified user (issuer + user id), spent by every authenticated request, in

@@ -116,7 +116,7 @@ describe('the request log line', () => {
   });
 
   it('names why a request was denied: the problem kind, and a code where one is known', async () => {
-    const anonymous = await fetch(service.api('token'), { method: 'POST' });
+    const anonymous = await service.call('token', { method: 'POST' });
     const { invocationId: noToken } = (await anonymous.json()) as { invocationId: string };
     expect(lineOf(service, noToken)).toMatchObject({
       status: 401,
@@ -125,7 +125,7 @@ describe('the request log line', () => {
     });
 
     const expired = await service.tokenFor('telemetry-expired', {}, { expiresInSeconds: -3600 });
-    const refused = await fetch(service.api('token'), { headers: { Authorization: `Bearer ${expired}` } });
+    const refused = await service.call('token', { headers: { Authorization: `Bearer ${expired}` } });
     const { invocationId: expiredId } = (await refused.json()) as { invocationId: string };
     expect(lineOf(service, expiredId)).toMatchObject({ status: 401, outcome: 'unauthenticated' });
     expect(lineOf(service, expiredId).reason).toMatch(/^[A-Za-z_]+$/);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import functions, { type HttpResponseInit } from '@azure/functions';
 import { inject } from 'vitest';
 import { z } from 'zod';
 import {
@@ -10,7 +11,7 @@ import {
 } from '../../dev/dev-issuer.js';
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from '../../dev/emulator/index.js';
 import type { Stats } from '../../dev/emulator/state.js';
-import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../dev/local-host.js';
+import { invokeRoute, type LocalHost, type LocalHostOptions, startLocalHost } from '../../dev/local-host.js';
 import type { JwtValidatorOptions } from '../../src/caller/jwt.js';
 import { hasIdentity, type IdentityMapping } from '../../src/identities/identity-store.js';
 import type { LogLevel } from '../../src/log.js';
@@ -55,6 +56,12 @@ export interface RunningService {
   url: string;
   /** The absolute URL of an API path, e.g. api('token') or api('/token?scopes=chat'). */
   api(path: string): string;
+  /**
+   * Calls an API path in-process, as the Functions host hands a request to the app: the same route table, handlers
+   * and services as over HTTP, without a socket. For tests of what the app answers; tests of the HTTP layer itself
+   * (the local host, the Flex front, real browsers) use `api()` with fetch.
+   */
+  call(path: string, init?: RequestInit): Promise<Response>;
   host: LocalHost;
   /** The host's services; throws when the settings were invalid. */
   services(): Services;
@@ -118,9 +125,12 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     );
 
     const logs: LogRecord[] = [];
+    const log = (level: LogLevel, line: string) => {
+      logs.push({ level, line });
+    };
     const host = await startLocalHost({
       env,
-      log: (level, line) => logs.push({ level, line }),
+      log,
       ...(options.jwt ? { jwt: options.jwt } : {}),
       ...(options.flexFront ? { flexFront: options.flexFront } : {}),
     });
@@ -141,6 +151,22 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     return {
       url: host.url,
       api: (path) => `${host.url}/api/${path.replace(/^\/+/, '')}`,
+      async call(path, init = {}) {
+        const method = (init.method ?? 'GET').toUpperCase();
+        // As the platform's front end does, the client's address is appended to X-Forwarded-For.
+        const headers: Record<string, string> = { 'x-forwarded-for': '127.0.0.1' };
+        new Headers(init.headers).forEach((value, name) => {
+          headers[name] = name === 'x-forwarded-for' ? `${value}, 127.0.0.1` : value;
+        });
+        const body = typeof init.body === 'string' ? init.body : '';
+        const url = new URL(`/api/${path.replace(/^\/+/, '')}`, host.url);
+        const answer = await invokeRoute(
+          host.services,
+          { method, url, headers, body: Buffer.from(body) },
+          log,
+        );
+        return toFetchResponse(answer, method);
+      },
       host,
       services,
       emulator,
@@ -182,4 +208,13 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     for (const piece of owned.reverse()) await piece.close();
     throw error;
   }
+}
+
+/** The answer as a client receives it, serialised the way the Functions host does (`HttpResponse`). */
+async function toFetchResponse(answer: HttpResponseInit, method: string): Promise<Response> {
+  const serialised = new functions.HttpResponse(answer);
+  const bytes = serialised.body === null ? new ArrayBuffer(0) : await serialised.arrayBuffer();
+  const bodyless =
+    method.toUpperCase() === 'HEAD' || [204, 304].includes(serialised.status) || bytes.byteLength === 0;
+  return new Response(bodyless ? null : bytes, { status: serialised.status, headers: serialised.headers });
 }

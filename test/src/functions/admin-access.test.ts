@@ -106,7 +106,7 @@ describe('admin routes with AUTH_ADMIN_ROLE', () => {
       { ...devUserIds('root'), roles: [ADMIN_ROLE] },
       { issuer: 'https://elsewhere.example' },
     );
-    const response = await fetch(service.api(`admin/users/${devUserIds('victim').oid}`), {
+    const response = await service.call(`admin/users/${devUserIds('victim').oid}`, {
       method: 'DELETE',
       headers: { Authorization: `Bearer ${otherIssuer}` },
     });

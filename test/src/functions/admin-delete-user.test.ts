@@ -45,7 +45,7 @@ describe('DELETE /api/admin/users/{userId}', () => {
   it('accepts a percent-encoded user id (ids from other issuers may hold any character)', async () => {
     const userId = 'auth0|user/42 ü';
     const token = await service.issuer.mint({ sub: userId, oid: userId, name: 'odd' });
-    const issued = await fetch(service.api('token'), {
+    const issued = await service.call('token', {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}` },
     });

@@ -21,7 +21,10 @@ export interface TokenBody {
   expiresOn: string;
 }
 
-/** An API call as `user` (a dev issuer user name, with extra claims such as roles), or unauthenticated with null. */
+/**
+ * An API call as `user` (a dev issuer user name, with extra claims such as roles), or unauthenticated with null; made
+ * in-process (`RunningService.call`).
+ */
 export async function callAs(
   service: RunningService,
   user: string | null,
@@ -32,7 +35,7 @@ export async function callAs(
   const headers: Record<string, string> = {};
   if (user !== null) headers.Authorization = `Bearer ${await service.tokenFor(user, options.claims)}`;
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
-  return fetch(service.api(path), {
+  return service.call(path, {
     method,
     headers,
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),

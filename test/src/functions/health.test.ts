@@ -7,7 +7,7 @@ describe('GET /api/health', () => {
   it('answers 200 {"status":"ok"} with the memory store, without authentication', async () => {
     const service = await startService();
     try {
-      const response = await fetch(service.api('health'));
+      const response = await service.call('health');
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ status: 'ok' });
       expect(response.headers.get('cache-control')).toBe('no-store');
@@ -29,11 +29,11 @@ describe('GET /api/health', () => {
     });
 
     it('answers 503 while storage is down, and 200 again once it is back, without a restart', async () => {
-      expect((await fetch(service.api('health'))).status).toBe(200);
+      expect((await service.call('health')).status).toBe(200);
       expect((await service.requestToken('before-outage')).status).toBe(200);
 
       await azurite.stop();
-      const down = await fetch(service.api('health'));
+      const down = await service.call('health');
       expect(down.status).toBe(503);
       expect(down.headers.get('retry-after')).toBe('5');
       const body = (await down.json()) as Record<string, unknown>;
@@ -52,7 +52,7 @@ describe('GET /api/health', () => {
       expect((await service.emulatorStats()).operations).toEqual(before.operations);
 
       await azurite.restart();
-      expect((await fetch(service.api('health'))).status).toBe(200);
+      expect((await service.call('health')).status).toBe(200);
       expect((await service.requestToken('after-outage')).status).toBe(200);
     });
   });

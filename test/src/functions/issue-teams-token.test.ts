@@ -137,7 +137,7 @@ describe('POST /api/token/teams for callers identified by another claim than oid
 
   it('refuses a caller whose token has no oid claim, without calling ACS', async () => {
     const withoutOid = await service.issuer.mint({ sub: 'no-oid-user' });
-    const response = await fetch(service.api('token/teams'), {
+    const response = await service.call('token/teams', {
       method: 'POST',
       headers: { Authorization: `Bearer ${withoutOid}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ teamsUserAadToken: 'a.b.c' }),

@@ -35,12 +35,16 @@ interface TokenBody {
 describe.each(['memory', 'table'] as const)('POST/GET /api/token with the %s store', (store) => {
   let service: RunningService;
   beforeAll(async () => {
-    service = await startService({ store, env: { TOKEN_ALLOWED_SCOPES: 'chat,voip,chat.join' } });
+    // 100 requests from one address at once below: the rate limits have tests of their own.
+    service = await startService({
+      store,
+      env: { TOKEN_ALLOWED_SCOPES: 'chat,voip,chat.join', RATE_LIMIT_PER_MINUTE: '100000' },
+    });
   });
   afterAll(() => service.close());
 
   const post = async (user: string | null, body?: string, headers: Record<string, string> = {}) =>
-    fetch(service.api('token'), {
+    service.call('token', {
       method: 'POST',
       headers: {
         ...(user ? { Authorization: `Bearer ${await service.tokenFor(user)}` } : {}),
@@ -75,7 +79,7 @@ describe.each(['memory', 'table'] as const)('POST/GET /api/token with the %s sto
     expect((Date.parse(posted.expiresOn) - Date.now()) / 60_000).toBeGreaterThan(1438);
     expect(await service.introspect(posted.token)).toMatchObject({ active: true, scopes: ['chat.join'] });
 
-    const got = await fetch(service.api('token?scopes=voip,chat&expiresInMinutes=120'), {
+    const got = await service.call('token?scopes=voip,chat&expiresInMinutes=120', {
       headers: { Authorization: `Bearer ${await service.tokenFor('scoped')}` },
     });
     expect(got.status).toBe(200);
@@ -106,7 +110,7 @@ describe.each(['memory', 'table'] as const)('POST/GET /api/token with the %s sto
     const responses = await Promise.all(
       tokens.flatMap((token) =>
         Array.from({ length: 20 }, () =>
-          fetch(service.api('token'), { method: 'POST', headers: { Authorization: `Bearer ${token}` } }),
+          service.call('token', { method: 'POST', headers: { Authorization: `Bearer ${token}` } }),
         ),
       ),
     );
@@ -156,7 +160,7 @@ describe.each(['memory', 'table'] as const)('POST/GET /api/token with the %s sto
     ];
     for (const [body, how, fields] of cases) {
       const response = how.startsWith('GET:')
-        ? await fetch(service.api(`token?${how.slice(4)}`), {
+        ? await service.call(`token?${how.slice(4)}`, {
             headers: { Authorization: `Bearer ${await service.tokenFor('bad-input')}` },
           })
         : await post('bad-input', body);
@@ -191,21 +195,21 @@ describe.each(['memory', 'table'] as const)('POST/GET /api/token with the %s sto
 
     const expired = await service.tokenFor('late', {}, { expiresInSeconds: -3600 });
     for (const authorization of [`Bearer ${expired}`, 'Bearer not-a-jwt', `Basic ${btoa('a:b')}`]) {
-      const response = await fetch(service.api('token'), {
+      const response = await service.call('token', {
         method: 'POST',
         headers: { Authorization: authorization },
       });
       await expectProblem(response, 401);
       expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     }
-    const viaQuery = await fetch(service.api(`token?access_token=${await service.tokenFor('q')}`));
+    const viaQuery = await service.call(`token?access_token=${await service.tokenFor('q')}`);
     await expectProblem(viaQuery, 401);
     expect((await service.emulatorStats()).operations).toEqual(before.operations);
   });
 
   it('logs one line per request with a hashed user and never the token or the user id', async () => {
     const token = await service.tokenFor('logged-user');
-    const response = await fetch(service.api('token'), {
+    const response = await service.call('token', {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}` },
     });
@@ -287,8 +291,8 @@ describe('AUTH_MODE=anonymous', () => {
       env: { AUTH_MODE: 'anonymous', AUTH_ISSUER: undefined, AUTH_AUDIENCE: undefined },
     });
     try {
-      const first = (await (await fetch(service.api('token'), { method: 'POST' })).json()) as TokenBody;
-      const second = (await (await fetch(service.api('token?scopes=chat'))).json()) as TokenBody;
+      const first = (await (await service.call('token', { method: 'POST' })).json()) as TokenBody;
+      const second = (await (await service.call('token?scopes=chat')).json()) as TokenBody;
       expect(first.user.communicationUserId).not.toBe(second.user.communicationUserId);
       expect(await service.mappings()).toEqual([]);
       expect(
@@ -313,7 +317,7 @@ describe('a real ACS client', () => {
     const credential = new AzureCommunicationTokenCredential({
       tokenRefresher: async (abortSignal) => {
         refreshes++;
-        const response = await fetch(service.api('token'), {
+        const response = await service.call('token', {
           method: 'POST',
           headers: { Authorization: `Bearer ${callerToken}`, 'Content-Type': 'application/json' },
           body: JSON.stringify({ scopes: ['voip'], expiresInMinutes: 60 }),
@@ -359,7 +363,7 @@ describe('AUTH_MODE=easyauth', () => {
     ).toString('base64');
     try {
       const ask = () =>
-        fetch(service.api('token'), { method: 'POST', headers: { 'x-ms-client-principal': principal } });
+        service.call('token', { method: 'POST', headers: { 'x-ms-client-principal': principal } });
       const first = (await (await ask()).json()) as TokenBody;
       const second = (await (await ask()).json()) as TokenBody;
       expect(second.user.communicationUserId).toBe(first.user.communicationUserId);
@@ -369,7 +373,7 @@ describe('AUTH_MODE=easyauth', () => {
           userId: 'easy-oid',
         }),
       ]);
-      const refused = await fetch(service.api('token'), { method: 'POST' });
+      const refused = await service.call('token', { method: 'POST' });
       await expectProblem(refused, 401);
     } finally {
       await service.close();

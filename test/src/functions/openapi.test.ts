@@ -32,7 +32,7 @@ const samplePath = (template: string) => template.replace(/\{[^}]+\}/g, 'someone
 describe('GET /api/openapi.json', () => {
   let service: RunningService;
   let contract: Contract;
-  const served = () => fetch(service.api('openapi.json'));
+  const served = () => service.call('openapi.json');
 
   beforeAll(async () => {
     service = await startService({
@@ -56,11 +56,11 @@ describe('GET /api/openapi.json', () => {
     const body = (await response.json()) as OpenApiDocument;
     expect(body).toEqual(JSON.parse(JSON.stringify(buildOpenApiDocument(routes))));
 
-    const again = await fetch(service.api('openapi.json'), { headers: { 'If-None-Match': etag! } });
+    const again = await service.call('openapi.json', { headers: { 'If-None-Match': etag! } });
     expect(again.status).toBe(304);
     expect(again.headers.get('etag')).toBe(etag);
     expect(await again.text()).toBe('');
-    const changed = await fetch(service.api('openapi.json'), { headers: { 'If-None-Match': '"older"' } });
+    const changed = await service.call('openapi.json', { headers: { 'If-None-Match': '"older"' } });
     expect(changed.status).toBe(200);
     await changed.arrayBuffer();
   });
@@ -80,7 +80,7 @@ describe('GET /api/openapi.json', () => {
     const violations: string[] = [];
     for (const { method, template, security } of operations) {
       const path = samplePath(template);
-      const response = await observe(await fetch(service.api(path), { method }));
+      const response = await observe(await service.call(path, { method }));
       violations.push(...contract.violations(method, path, response));
       const verifies = security.length > 0;
       if (verifies !== (response.status === 401)) {
@@ -97,7 +97,7 @@ describe('GET /api/openapi.json', () => {
     const violations: string[] = [];
     for (const { method, template } of operationsOf(buildOpenApiDocument(routes))) {
       const path = samplePath(template);
-      const response = await fetch(service.api(path), {
+      const response = await service.call(path, {
         method,
         headers: { Authorization: `Bearer ${token}` },
       });
@@ -143,7 +143,7 @@ describe('GET /api/openapi.json', () => {
       },
     ];
     for (const { method, path, init, status } of cases) {
-      const response = await fetch(service.api(path), {
+      const response = await service.call(path, {
         method,
         ...init,
         headers: { ...(method === 'GET' ? auth : {}), ...(init?.headers as Record<string, string>) },
@@ -166,10 +166,10 @@ describe('GET /api/openapi.json', () => {
   });
 
   it('answers unknown paths and methods with the documented 404 and 405 problems', async () => {
-    const notFound = await observe(await fetch(service.api('no/such/route')));
+    const notFound = await observe(await service.call('no/such/route'));
     expect(notFound.status).toBe(404);
     expect(contract.component('Problem')(notFound.body)).toBe(true);
-    const wrongMethod = await observe(await fetch(service.api('health'), { method: 'DELETE' }));
+    const wrongMethod = await observe(await service.call('health', { method: 'DELETE' }));
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.get('allow')).toContain('GET');
     expect(contract.component('Problem')(wrongMethod.body)).toBe(true);
@@ -183,7 +183,7 @@ describe('GET /api/openapi.json under rate limits and bad settings', () => {
       const contract = await loadContract(buildOpenApiDocument(routes));
       let last: Response | undefined;
       for (let attempt = 0; attempt < 4; attempt++) {
-        last = await fetch(service.api('token'), { method: 'POST' });
+        last = await service.call('token', { method: 'POST' });
         if (last.status === 429) break;
         await last.arrayBuffer();
       }

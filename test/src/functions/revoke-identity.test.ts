@@ -43,7 +43,7 @@ describe('POST /api/identity/revoke', () => {
   it('writes one audit line per revoke with hashed ids and no token', async () => {
     const { token } = await tokenAs(service, 'dave');
     const authorization = await service.tokenFor('dave');
-    await fetch(service.api('identity/revoke'), {
+    await service.call('identity/revoke', {
       method: 'POST',
       headers: { Authorization: `Bearer ${authorization}` },
     });
