@@ -15,7 +15,7 @@ import { invokeRoute, type LocalHost, type LocalHostOptions, startLocalHost } fr
 import type { JwtValidatorOptions } from '../../src/caller/jwt.js';
 import { hasIdentity, type IdentityMapping } from '../../src/identities/identity-store.js';
 import type { LogLevel } from '../../src/log.js';
-import type { Services } from '../../src/services.js';
+import type { Services, ServicesState } from '../../src/services.js';
 
 export interface ServiceOptions {
   /** Identity store: `memory` (default) or `table` on the run's Azurite (a fresh table per service). */
@@ -151,22 +151,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     return {
       url: host.url,
       api: (path) => `${host.url}/api/${path.replace(/^\/+/, '')}`,
-      async call(path, init = {}) {
-        const method = (init.method ?? 'GET').toUpperCase();
-        // As the platform's front end does, the client's address is appended to X-Forwarded-For.
-        const headers: Record<string, string> = { 'x-forwarded-for': '127.0.0.1' };
-        new Headers(init.headers).forEach((value, name) => {
-          headers[name] = name === 'x-forwarded-for' ? `${value}, 127.0.0.1` : value;
-        });
-        const body = typeof init.body === 'string' ? init.body : '';
-        const url = new URL(`/api/${path.replace(/^\/+/, '')}`, host.url);
-        const answer = await invokeRoute(
-          host.services,
-          { method, url, headers, body: Buffer.from(body) },
-          log,
-        );
-        return toFetchResponse(answer, method);
-      },
+      call: (path, init) => callApp(host.services, path, init, log),
       host,
       services,
       emulator,
@@ -208,6 +193,28 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     for (const piece of owned.reverse()) await piece.close();
     throw error;
   }
+}
+
+/**
+ * Calls the app in-process with the given services, as the Functions host hands it a request (no socket): the route
+ * table, the handlers and an HttpRequest built the same way as dev/local-host.ts builds it. Answers as fetch would.
+ */
+export async function callApp(
+  services: ServicesState,
+  path: string,
+  init: RequestInit = {},
+  log: (level: LogLevel, line: string) => void = () => {},
+): Promise<Response> {
+  const method = (init.method ?? 'GET').toUpperCase();
+  // As the platform's front end does, the client's address is appended to X-Forwarded-For.
+  const headers: Record<string, string> = { 'x-forwarded-for': '127.0.0.1' };
+  new Headers(init.headers).forEach((value, name) => {
+    headers[name] = name === 'x-forwarded-for' ? `${value}, 127.0.0.1` : value;
+  });
+  const body = typeof init.body === 'string' ? init.body : '';
+  const url = new URL(`/api/${path.replace(/^\/+/, '')}`, 'http://127.0.0.1');
+  const answer = await invokeRoute(services, { method, url, headers, body: Buffer.from(body) }, log);
+  return toFetchResponse(answer, method);
 }
 
 /** The answer as a client receives it, serialised the way the Functions host does (`HttpResponse`). */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalHost } from '../../../dev/local-host.js';
+import { servicesFromEnvironment } from '../../../src/services.js';
 import { type RunningAzurite, startAzurite } from '../../support/azurite.js';
-import { type RunningService, startService } from '../../support/service.js';
+import { callApp, type RunningService, startService } from '../../support/service.js';
 
 describe('GET /api/health', () => {
   it('answers 200 {"status":"ok"} with the memory store, without authentication', async () => {
@@ -60,29 +60,25 @@ describe('GET /api/health', () => {
   it('answers 503 on every route when the settings are invalid, revealing no setting', async () => {
     const lines: string[] = [];
     const secret = 'endpoint=https://contoso.example/;accesskey=not-base64!';
-    const host = await startLocalHost({
-      env: { COMMUNICATION_SERVICES_CONNECTION_STRING: secret, AUTH_MODE: 'jwt' },
-      log: (_level, line) => lines.push(line),
-    });
-    try {
-      for (const [method, path] of [
-        ['GET', 'health'],
-        ['POST', 'token'],
-      ]) {
-        const response = await fetch(`${host.url}/api/${path}`, { method });
-        expect(response.status).toBe(503);
-        const text = await response.text();
-        expect(JSON.parse(text)).toMatchObject({
-          type: 'urn:acs-token-service:problem:misconfigured',
-          status: 503,
-        });
-        expect(text).not.toMatch(/COMMUNICATION_SERVICES|contoso/);
-      }
-      const settingsLine = lines.find((line) => line.includes('invalid_settings'));
-      expect(settingsLine).toContain('COMMUNICATION_SERVICES_CONNECTION_STRING');
-      expect(lines.join('\n')).not.toContain('contoso');
-    } finally {
-      await host.close();
+    const services = servicesFromEnvironment(
+      { COMMUNICATION_SERVICES_CONNECTION_STRING: secret, AUTH_MODE: 'jwt' },
+      { log: (_level, event) => lines.push(JSON.stringify(event)) },
+    );
+    for (const [method, path] of [
+      ['GET', 'health'],
+      ['POST', 'token'],
+    ] as const) {
+      const response = await callApp(services, path, { method }, (_level, line) => lines.push(line));
+      expect(response.status).toBe(503);
+      const text = await response.text();
+      expect(JSON.parse(text)).toMatchObject({
+        type: 'urn:acs-token-service:problem:misconfigured',
+        status: 503,
+      });
+      expect(text).not.toMatch(/COMMUNICATION_SERVICES|contoso/);
     }
+    const settingsLine = lines.find((line) => line.includes('invalid_settings'));
+    expect(settingsLine).toContain('COMMUNICATION_SERVICES_CONNECTION_STRING');
+    expect(lines.join('\n')).not.toContain('contoso');
   });
 });

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalHost } from '../../../dev/local-host.js';
 import { OPENAPI_MAX_AGE_SECONDS } from '../../../src/functions/openapi.js';
 import { buildOpenApiDocument, type OpenApiDocument } from '../../../src/openapi/document.js';
 import { routes } from '../../../src/routes.js';
+import { servicesFromEnvironment } from '../../../src/services.js';
 import { type Contract, loadContract, observe } from '../../support/openapi-contract.js';
-import { type RunningService, startService } from '../../support/service.js';
+import { callApp, type RunningService, startService } from '../../support/service.js';
 
 const ALLOWED_ORIGIN = 'https://app.example.com';
 const ADMIN_ROLE = 'TokenService.Admin';
@@ -195,14 +195,10 @@ describe('GET /api/openapi.json under rate limits and bad settings', () => {
   });
 
   it('answers a documented 503 problem while the settings are invalid', async () => {
-    const host = await startLocalHost({ env: { AUTH_MODE: 'jwt' }, log: () => {} });
-    try {
-      const contract = await loadContract(buildOpenApiDocument(routes));
-      const response = await fetch(`${host.url}/api/openapi.json`);
-      expect(response.status).toBe(503);
-      expect(contract.violations('GET', '/openapi.json', await observe(response))).toEqual([]);
-    } finally {
-      await host.close();
-    }
+    const services = servicesFromEnvironment({ AUTH_MODE: 'jwt' }, { log: () => {} });
+    const contract = await loadContract(buildOpenApiDocument(routes));
+    const response = await callApp(services, 'openapi.json');
+    expect(response.status).toBe(503);
+    expect(contract.violations('GET', '/openapi.json', await observe(response))).toEqual([]);
   });
 });
