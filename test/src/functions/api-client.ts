@@ -1,25 +1,18 @@
 import { expect } from 'vitest';
+import type { z } from 'zod';
 import type { DevClaims } from '../../../dev/dev-issuer.js';
-import { PROBLEM_CONTENT_TYPE } from '../../../src/http/problem.js';
+import type { tokenResponseSchema } from '../../../src/functions/issue-token.js';
+import { PROBLEM_CONTENT_TYPE, type problemDocumentSchema } from '../../../src/http/problem.js';
 import type { RunningService, ServiceOptions } from '../../support/service.js';
 
 /** Settings every lifecycle test service gets: no rate limit in the way of a test's bursts of calls. */
 export const LIFECYCLE_TEST_ENV: NonNullable<ServiceOptions['env']> = { RATE_LIMIT_PER_MINUTE: '100000' };
 
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  invocationId: string;
-  errors?: { name: string; reason: string }[];
-}
+/** A problem document, typed from the schema the service builds it with. */
+export type ProblemBody = z.output<typeof problemDocumentSchema>;
 
-export interface TokenBody {
-  user: { communicationUserId: string };
-  token: string;
-  expiresOn: string;
-}
+/** A token answer, typed from the schema the token route builds it with. */
+export type TokenBody = z.output<typeof tokenResponseSchema>;
 
 /**
  * An API call as `user` (a dev issuer user name, with extra claims such as roles), or unauthenticated with null; made

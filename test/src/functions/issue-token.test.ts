@@ -3,15 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devUserIds } from '../../../dev/dev-issuer.js';
 import { PROBLEM_CONTENT_TYPE } from '../../../src/http/problem.js';
 import { type RunningService, startService } from '../../support/service.js';
-
-interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  invocationId: string;
-  errors?: { name: string; reason: string }[];
-}
+import type { ProblemBody, TokenBody } from './api-client.js';
 
 async function expectProblem(response: Response, status: number): Promise<ProblemBody> {
   expect(response.status).toBe(status);
@@ -25,12 +17,6 @@ async function expectProblem(response: Response, status: number): Promise<Proble
 
 /** The oid the dev issuer gives a user name: the user id the service maps. */
 const devOid = (user: string) => devUserIds(user).oid;
-
-interface TokenBody {
-  user: { communicationUserId: string };
-  token: string;
-  expiresOn: string;
-}
 
 describe.each(['memory', 'table'] as const)('POST/GET /api/token with the %s store', (store) => {
   let service: RunningService;
