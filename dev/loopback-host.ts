@@ -19,6 +19,19 @@ export function isLoopbackHost(host: string | undefined, ownNames: readonly stri
   return ownNames.some((own) => own.toLowerCase() === name);
 }
 
+/**
+ * The Host names a server bound to `bindHost` answers besides loopback ones: the literal address it was explicitly
+ * bound to (e.g. a LAN address for a test host), never a wildcard and never a DNS name (DNS rebinding always
+ * carries a name).
+ */
+export function boundAddressNames(bindHost: string): string[] {
+  const bound = bindHost.toLowerCase();
+  if (bound === '0.0.0.0' || bound === '::') return [];
+  if (isIP(bound) === 4) return [bound];
+  if (isIP(bound) === 6) return [`[${bound}]`];
+  return [];
+}
+
 /** The reason a refused Host gets, naming what is accepted. */
 export const LOOPBACK_HOST_REQUIRED =
   'The Host header must name this machine (localhost, 127.0.0.0/8 or [::1]); this development server refuses ' +

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { boundAddressNames, isLoopbackHost } from '../loopback-host.js';
 import { handleAcsRequest } from './acs-api.js';
 import { pathSegments } from './acs-routes.js';
 import type { EmulatorContext } from './context.js';
 import { handleEmulatorCall } from './emulator-api.js';
-import { isAllowedHost } from './host-check.js';
 import { BodyTooLargeError, sendError } from './http.js';
 import { handleManagedIdentityToken } from './managed-identity.js';
 
@@ -35,7 +35,7 @@ export function createRequestListener(ctx: EmulatorContext) {
  * path is the ACS API's, which authenticates before it routes.
  */
 async function route(ctx: EmulatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!isAllowedHost(req.headers.host, ctx.bindHost)) {
+  if (!isLoopbackHost(req.headers.host, boundAddressNames(ctx.bindHost))) {
     return sendError(res, 421, {
       code: 'MisdirectedRequest',
       message:

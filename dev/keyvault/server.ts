@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { isLoopbackUrl } from '../../src/http/loopback.js';
 import type { EntraAuthority, EntraPrincipal } from '../emulator/entra.js';
 import { BodyTooLargeError, parseJson, readBody, sendJson } from '../emulator/http.js';
 import { managedIdentityApiVersion } from '../emulator/managed-identity.js';
+import { isLoopbackHost } from '../loopback-host.js';
 import {
   type KeyStore,
   type KeyVersion,
@@ -75,8 +75,7 @@ export function createKeyVaultListener(ctx: KeyVaultContext) {
 
 async function route(ctx: KeyVaultContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // A loopback server must not answer for other names (DNS rebinding): a browser page could otherwise reach it.
-  const host = req.headers.host ?? '';
-  if (!URL.canParse(`https://${host}`) || !isLoopbackUrl(new URL(`https://${host}`))) {
+  if (!isLoopbackHost(req.headers.host)) {
     return fail(res, 421, {
       code: 'MisdirectedRequest',
       message: 'This emulator answers loopback hosts only.',

@@ -1,9 +1,12 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAllowedHost } from '../../../dev/emulator/host-check.js';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
+import { boundAddressNames, isLoopbackHost } from '../../../dev/loopback-host.js';
 
-describe('isAllowedHost', () => {
+const isAllowedHost = (host: string | undefined, bindHost: string) =>
+  isLoopbackHost(host, boundAddressNames(bindHost));
+
+describe('the emulator’s Host rule (dev/loopback-host.ts, plus the literal address it is bound to)', () => {
   it.each([
     '127.0.0.1',
     '127.0.0.1:8871',
