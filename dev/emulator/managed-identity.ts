@@ -12,7 +12,7 @@ export const managedIdentityApiVersion = '2019-08-01';
  * in X-IDENTITY-HEADER. Errors use App Service's shape `{statusCode, message, correlationId}`.
  */
 export async function handleManagedIdentityToken(
-  ctx: EmulatorContext,
+  ctx: Pick<EmulatorContext, 'managedIdentities' | 'entra' | 'clock'>,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -52,7 +52,10 @@ export async function handleManagedIdentityToken(
   });
 }
 
-function selectIdentity(ctx: EmulatorContext, clientId: string | null): EntraPrincipal | undefined {
+function selectIdentity(
+  ctx: Pick<EmulatorContext, 'managedIdentities'>,
+  clientId: string | null,
+): EntraPrincipal | undefined {
   if (clientId === null) return ctx.managedIdentities.systemAssigned;
   return ctx.managedIdentities.userAssigned.get(clientId.toLowerCase());
 }

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import type { ManagedIdentities } from '../emulator/context.js';
 import type { EntraAuthority, EntraPrincipal } from '../emulator/entra.js';
 import { BodyTooLargeError, parseJson, readBody, sendJson } from '../emulator/http.js';
-import { managedIdentityApiVersion } from '../emulator/managed-identity.js';
+import { handleManagedIdentityToken } from '../emulator/managed-identity.js';
 import { isLoopbackHost } from '../loopback-host.js';
 import {
   type KeyStore,
@@ -28,11 +28,7 @@ export interface KeyVaultContext {
   entra: EntraAuthority;
   clock: () => number;
   /** The App Service managed identity protocol: the header secret and the identities it serves. */
-  identities: {
-    header: string;
-    systemAssigned: EntraPrincipal;
-    userAssigned: ReadonlyMap<string, EntraPrincipal>;
-  };
+  identities: ManagedIdentities;
   /** Client ids whose role assignment on the keys was taken away: their valid tokens get 403. */
   denied: Set<string>;
   counts: Record<KeyVaultOperation, number>;
@@ -89,7 +85,13 @@ async function route(ctx: KeyVaultContext, req: IncomingMessage, res: ServerResp
     return notFound(res);
   }
   if (segments[0] === 'msi' && segments[1] === 'token' && segments.length === 2) {
-    return managedIdentityToken(ctx, req, url, res);
+    ctx.counts.managedIdentityToken++;
+    // The same App Service endpoint the ACS emulator serves, for this vault's own tokens.
+    return handleManagedIdentityToken(
+      { managedIdentities: ctx.identities, entra: ctx.entra, clock: ctx.clock },
+      req,
+      res,
+    );
   }
   if (segments[0] !== 'keys' || segments.length < 2 || segments.length > 4) return notFound(res);
   const [, name = '', version = '', action] = segments;
@@ -202,41 +204,6 @@ async function authenticate(
   } catch {
     return undefined;
   }
-}
-
-/** GET /msi/token?api-version=2019-08-01&resource=...[&client_id=...] with X-IDENTITY-HEADER, as App Service serves it. */
-async function managedIdentityToken(
-  ctx: KeyVaultContext,
-  req: IncomingMessage,
-  url: URL,
-  res: ServerResponse,
-): Promise<void> {
-  const refuse = (statusCode: number, message: string) =>
-    sendJson(res, statusCode, { statusCode, message, correlationId: randomUUID() });
-  if (req.method !== 'GET') return refuse(405, 'Only GET is supported.');
-  if (req.headers['x-identity-header'] !== ctx.identities.header) {
-    return refuse(401, 'The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER.');
-  }
-  if (url.searchParams.get('api-version') !== managedIdentityApiVersion) {
-    return refuse(400, `The api-version must be '${managedIdentityApiVersion}'.`);
-  }
-  const resource = url.searchParams.get('resource');
-  if (!resource) return refuse(400, "The 'resource' query parameter is required.");
-  const clientId = url.searchParams.get('client_id');
-  const principal =
-    clientId === null
-      ? ctx.identities.systemAssigned
-      : ctx.identities.userAssigned.get(clientId.toLowerCase());
-  if (!principal) return refuse(400, 'Unable to load the proper Managed Identity.');
-  ctx.counts.managedIdentityToken++;
-  const { token, expiresOn } = await ctx.entra.mintManagedIdentityToken(principal, resource, ctx.clock());
-  sendJson(res, 200, {
-    access_token: token,
-    expires_on: String(expiresOn),
-    resource,
-    token_type: 'Bearer',
-    client_id: principal.appId,
-  });
 }
 
 function notFound(res: ServerResponse): void {
