@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { parseCliFlags } from '../dev/cli-flags.js';
 import { devUserIds, startDevIssuer } from '../dev/dev-issuer.js';
 import { startAzurite } from '../test/support/azurite.js';
 import { buildEntries, type ColdStartFigures, measureColdStart } from './cold-start.js';
@@ -87,39 +87,24 @@ const flagsSchema = z.object({
 });
 type Flags = z.infer<typeof flagsSchema>;
 
-function parseFlags(argv: string[]): Flags {
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        duration: { type: 'string' },
-        connections: { type: 'string' },
-        users: { type: 'string' },
-        'max-new-users': { type: 'string' },
-        latencies: { type: 'string' },
-        only: { type: 'string' },
-        'cold-start-runs': { type: 'string' },
-        store: { type: 'string' },
-        'scale-users': { type: 'string' },
-        'scale-revocations': { type: 'string' },
-        'scale-known-users': { type: 'string' },
-        'scale-requests': { type: 'string' },
-        'scale-acs-latency': { type: 'string' },
-        json: { type: 'string' },
-        'cpu-prof': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    const result = flagsSchema.safeParse(values);
-    if (result.success) return result.data;
-    const issue = result.error.issues[0];
-    throw new Error(`--${String(issue?.path[0] ?? '')}: ${issue?.message ?? 'invalid value'}`);
-  } catch (error) {
-    process.stderr.write(`Error: ${(error as Error).message}\n\n${usage}\n`);
-    process.exit(2);
-  }
-}
+const flagOptions = {
+  duration: { type: 'string' },
+  connections: { type: 'string' },
+  users: { type: 'string' },
+  'max-new-users': { type: 'string' },
+  latencies: { type: 'string' },
+  only: { type: 'string' },
+  'cold-start-runs': { type: 'string' },
+  store: { type: 'string' },
+  'scale-users': { type: 'string' },
+  'scale-revocations': { type: 'string' },
+  'scale-known-users': { type: 'string' },
+  'scale-requests': { type: 'string' },
+  'scale-acs-latency': { type: 'string' },
+  json: { type: 'string' },
+  'cpu-prof': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
@@ -344,11 +329,7 @@ function machine(): string {
 }
 
 async function main() {
-  const flags = parseFlags(process.argv.slice(2));
-  if (flags.help) {
-    process.stdout.write(`${usage}\n`);
-    return;
-  }
+  const flags = parseCliFlags(process.argv.slice(2), flagOptions, flagsSchema, usage);
   const cleanup: (() => Promise<void>)[] = [];
   try {
     progress('building the child programs');

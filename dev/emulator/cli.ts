@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { parseCliFlags } from '../cli-flags.js';
 import { startEmulator } from './index.js';
 
 const usage = `Usage: npm run emulator -- [options]
@@ -49,49 +49,22 @@ const flagsSchema = z.object({
   help: z.boolean().default(false),
 });
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n\n${usage}\n`);
-  process.exit(2);
-}
+const flagOptions = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'access-key': { type: 'string' },
+  'resource-id': { type: 'string' },
+  https: { type: 'boolean' },
+  'tls-dir': { type: 'string' },
+  'user-assigned-client-id': { type: 'string', multiple: true },
+  'latency-ms': { type: 'string' },
+  'fail-rate': { type: 'string' },
+  'fail-status': { type: 'string' },
+  throttle: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
-function parseFlags(argv: string[]) {
-  let values: Record<string, unknown>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'access-key': { type: 'string' },
-        'resource-id': { type: 'string' },
-        https: { type: 'boolean' },
-        'tls-dir': { type: 'string' },
-        'user-assigned-client-id': { type: 'string', multiple: true },
-        'latency-ms': { type: 'string' },
-        'fail-rate': { type: 'string' },
-        'fail-status': { type: 'string' },
-        throttle: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    fail(`Error: ${(error as Error).message}`);
-  }
-  const result = flagsSchema.safeParse(values);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    fail(`Error: --${String(issue?.path[0] ?? '')}: ${issue?.message ?? 'invalid value'}`);
-  }
-  return result.data;
-}
-
-const flags = parseFlags(process.argv.slice(2));
-if (flags.help) {
-  process.stdout.write(`${usage}\n`);
-  process.exit(0);
-}
+const flags = parseCliFlags(process.argv.slice(2), flagOptions, flagsSchema, usage);
 
 const emulator = await startEmulator({
   port: flags.port,
