@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import { type DevClaims, type DevIssuer, devUserIds, startDevIssuer } from '../../dev/dev-issuer.js';
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from '../../dev/emulator/index.js';
 import type { Stats } from '../../dev/emulator/state.js';
-import { type Introspection, introspectionSchema } from './service.js';
+import { emulatorAdmin, type Introspection, postToken } from './emulator-admin.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const START_TIMEOUT_MS = 30_000;
@@ -78,11 +78,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   const tokenFor = (user: string, claims: DevClaims = {}) =>
     issuer.mint({ ...devUserIds(user), name: user, ...claims });
-  const emulatorJson = async <T>(route: string, init?: RequestInit): Promise<T> => {
-    const response = await fetch(new URL(`emulator/${route}`, emulator.endpoint), init);
-    if (!response.ok) throw new Error(`emulator ${route}: ${response.status}`);
-    return (await response.json()) as T;
-  };
+  const acs = emulatorAdmin(emulator);
 
   return {
     instances,
@@ -90,25 +86,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     issuer,
     env,
     tokenFor,
-    async requestToken(instance, user, body) {
-      return fetch(`${instance.url}/api/token`, {
-        method: 'POST',
-        headers: {
-          Authorization: `Bearer ${await tokenFor(user)}`,
-          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    },
-    emulatorStats: () => emulatorJson<Stats>('stats'),
-    introspect: async (token) =>
-      introspectionSchema.parse(
-        await emulatorJson('introspect', {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ token }),
-        }),
-      ),
+    requestToken: async (instance, user, body) => postToken(instance.url, await tokenFor(user), body),
+    emulatorStats: acs.stats,
+    introspect: acs.introspect,
     addInstance,
     async close() {
       await Promise.all(instances.map((instance) => instance.stop('SIGKILL')));

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import functions, { type HttpResponseInit } from '@azure/functions';
 import { inject } from 'vitest';
-import { z } from 'zod';
 import {
   type DevClaims,
   type DevIssuer,
@@ -16,6 +15,7 @@ import type { JwtValidatorOptions } from '../../src/caller/jwt.js';
 import { hasIdentity, type IdentityMapping } from '../../src/identities/identity-store.js';
 import type { LogLevel } from '../../src/log.js';
 import type { Services, ServicesState } from '../../src/services.js';
+import { emulatorAdmin, type Introspection, postToken } from './emulator-admin.js';
 
 export interface ServiceOptions {
   /** Identity store: `memory` (default) or `table` on the run's Azurite (a fresh table per service). */
@@ -41,15 +41,7 @@ export interface LogRecord {
 
 export type EmulatorStats = Stats;
 
-/** The emulator's answer to POST /emulator/introspect. */
-export const introspectionSchema = z.object({
-  active: z.boolean(),
-  inactiveReason: z.string().optional(),
-  communicationUserId: z.string().optional(),
-  scopes: z.array(z.string()).optional(),
-  expiresOn: z.string().optional(),
-});
-export type Introspection = z.infer<typeof introspectionSchema>;
+export type { Introspection } from './emulator-admin.js';
 
 export interface RunningService {
   /** `http://127.0.0.1:PORT` of the local host. */
@@ -136,11 +128,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     });
     owned.push(host);
 
-    const emulatorJson = async <T>(path: string, init?: RequestInit): Promise<T> => {
-      const response = await fetch(new URL(`emulator/${path}`, emulator.endpoint), init);
-      if (!response.ok) throw new Error(`emulator ${path}: ${response.status}`);
-      return (await response.json()) as T;
-    };
+    const acs = emulatorAdmin(emulator);
     const services = () => {
       if (!host.services.ready) throw new Error(`invalid settings: ${host.services.settingNames.join(', ')}`);
       return host.services.services;
@@ -160,26 +148,10 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       tableName,
       logs,
       tokenFor,
-      async requestToken(user, body) {
-        return fetch(`${host.url}/api/token`, {
-          method: 'POST',
-          headers: {
-            Authorization: `Bearer ${await tokenFor(user)}`,
-            ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-          },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-      },
-      emulatorStats: () => emulatorJson<EmulatorStats>('stats'),
-      emulatorIdentities: async () => (await emulatorJson<{ identities: string[] }>('identities')).identities,
-      introspect: async (token) =>
-        introspectionSchema.parse(
-          await emulatorJson('introspect', {
-            method: 'POST',
-            headers: { 'Content-Type': 'application/json' },
-            body: JSON.stringify({ token }),
-          }),
-        ),
+      requestToken: async (user, body) => postToken(host.url, await tokenFor(user), body),
+      emulatorStats: acs.stats,
+      emulatorIdentities: acs.identities,
+      introspect: acs.introspect,
       async mappings() {
         const all: IdentityMapping[] = [];
         for await (const record of services().store.list()) if (hasIdentity(record)) all.push(record);
