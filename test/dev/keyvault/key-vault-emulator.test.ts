@@ -1,37 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
-import path from 'node:path';
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type RunningKeyVaultEmulator, startKeyVaultEmulator } from '../../../dev/keyvault/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RunningKeyVaultEmulator } from '../../../dev/keyvault/index.js';
+import { useKeyVaultEmulator } from '../../support/key-vault.js';
 
 const userAssignedClientId = '7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6';
 // The emulator's host is an IP address, which no challenge resource can be a parent domain of (see
 // src/tokens/sealing/key-vault-key-ring.ts); the SDK's own check is shown refusing it below.
 const loopbackOptions = { disableChallengeResourceVerification: true };
 
+const vaultOf = useKeyVaultEmulator({ userAssignedClientIds: [userAssignedClientId] });
 let vault: RunningKeyVaultEmulator;
-const saved = { endpoint: process.env.IDENTITY_ENDPOINT, header: process.env.IDENTITY_HEADER };
-
-beforeAll(async () => {
-  vault = await startKeyVaultEmulator({
-    tlsDir: path.dirname(inject('emulatorCaCertPath')),
-    userAssignedClientIds: [userAssignedClientId],
-  });
-  process.env.IDENTITY_ENDPOINT = vault.managedIdentity.endpoint;
-  process.env.IDENTITY_HEADER = vault.managedIdentity.header;
-});
-
-afterAll(async () => {
-  for (const [name, value] of [
-    ['IDENTITY_ENDPOINT', saved.endpoint],
-    ['IDENTITY_HEADER', saved.header],
-  ] as const) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-  await vault.close();
+beforeAll(() => {
+  vault = vaultOf();
 });
 
 const cryptoClient = (keyId: string, credential: TokenCredential = new DefaultAzureCredential()) =>

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { type RunningKeyVaultEmulator, startKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
+import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import type { RunningKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
 import type { Logger } from '../../../../src/log.js';
 import { loadSettings, SettingsError } from '../../../../src/settings.js';
 import { tableClientFromConnectionString } from '../../../../src/storage/table-client.js';
@@ -11,6 +10,7 @@ import {
   sealingKeysTableName,
 } from '../../../../src/tokens/sealing/index.js';
 import { generationIdOf } from '../../../../src/tokens/sealing/key-vault-key-ring.js';
+import { useKeyVaultEmulator } from '../../../support/key-vault.js';
 
 const base = {
   COMMUNICATION_SERVICES_CONNECTION_STRING:
@@ -83,29 +83,12 @@ describe('createTokenSealer decides whether and how reusable tokens are shared',
 });
 
 describe('createTokenSealer with TOKEN_SEALING_KEY_URL, against the Key Vault emulator and Azurite', () => {
+  const vaultOf = useKeyVaultEmulator({ userAssignedClientIds: [userAssignedClientId] });
   let vault: RunningKeyVaultEmulator;
-  const saved = { endpoint: process.env.IDENTITY_ENDPOINT, header: process.env.IDENTITY_HEADER };
-
-  beforeAll(async () => {
-    vault = await startKeyVaultEmulator({
-      tlsDir: path.dirname(inject('emulatorCaCertPath')),
-      userAssignedClientIds: [userAssignedClientId],
-    });
-    process.env.IDENTITY_ENDPOINT = vault.managedIdentity.endpoint;
-    process.env.IDENTITY_HEADER = vault.managedIdentity.header;
+  beforeAll(() => {
+    vault = vaultOf();
     // Only the user-assigned identity holds the role, as in Azure: the system-assigned one would be refused.
     vault.setAccess(vault.managedIdentity.clientId, false);
-  });
-
-  afterAll(async () => {
-    for (const [name, value] of [
-      ['IDENTITY_ENDPOINT', saved.endpoint],
-      ['IDENTITY_HEADER', saved.header],
-    ] as const) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-    await vault.close();
   });
 
   it('seals with Key Vault as the identity AZURE_CLIENT_ID names, keeping wrapped keys in <table>Keys', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { TableClient } from '@azure/data-tables';
 import { DefaultAzureCredential } from '@azure/identity';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { type RunningKeyVaultEmulator, startKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
 import type { Logger } from '../../../../src/log.js';
 import { tableClientFromConnectionString } from '../../../../src/storage/table-client.js';
@@ -13,6 +13,7 @@ import {
   type KeyVaultKeyRingOptions,
 } from '../../../../src/tokens/sealing/key-vault-key-ring.js';
 import { AesGcmTokenSealer, sealingBinding } from '../../../../src/tokens/sealing/token-sealer.js';
+import { useKeyVaultEmulator } from '../../../support/key-vault.js';
 
 const token = `eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjF9.${randomBytes(200).toString('base64url')}`;
 const binding = sealingBinding({
@@ -21,24 +22,10 @@ const binding = sealingBinding({
   communicationUserId: '8:acs:r_1',
 });
 
+const vaultOf = useKeyVaultEmulator();
 let vault: RunningKeyVaultEmulator;
-const saved = { endpoint: process.env.IDENTITY_ENDPOINT, header: process.env.IDENTITY_HEADER };
-
-beforeAll(async () => {
-  vault = await startKeyVaultEmulator({ tlsDir: path.dirname(inject('emulatorCaCertPath')) });
-  process.env.IDENTITY_ENDPOINT = vault.managedIdentity.endpoint;
-  process.env.IDENTITY_HEADER = vault.managedIdentity.header;
-});
-
-afterAll(async () => {
-  for (const [name, value] of [
-    ['IDENTITY_ENDPOINT', saved.endpoint],
-    ['IDENTITY_HEADER', saved.header],
-  ] as const) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-  await vault.close();
+beforeAll(() => {
+  vault = vaultOf();
 });
 
 let keyName: string;
