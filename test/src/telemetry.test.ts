@@ -5,6 +5,18 @@ import { outcomeOf, REQUEST_EVENT, requestLogLine } from '../../src/telemetry.js
 import { LogCapture } from '../support/log-capture.js';
 import { type RunningService, startService } from '../support/service.js';
 
+/** POST /api/token as `user`, in-process: the request log line is what these tests read, not the socket. */
+async function tokenRequest(service: RunningService, user: string, body?: unknown): Promise<Response> {
+  return service.call('token', {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${await service.tokenFor(user)}`,
+      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
 /** The fields docs/observability.md's queries read; a rename must show up here first. */
 interface RequestLine {
   event: string;
@@ -76,7 +88,7 @@ describe('the request log line', () => {
   afterAll(() => service.close());
 
   it('carries invocation id, route, outcome, status, latency, hashed user and ACS usage', async () => {
-    const response = await service.requestToken('telemetry-first', { scopes: ['chat'] });
+    const response = await tokenRequest(service, 'telemetry-first', { scopes: ['chat'] });
     expect(response.status).toBe(200);
     const { token } = (await response.json()) as { token: string };
     capture.secret('ACS token', token);
@@ -101,8 +113,8 @@ describe('the request log line', () => {
   });
 
   it('counts a token handed back again as reused, with no ACS call', async () => {
-    const first = await service.requestToken('telemetry-reuse', { scopes: ['voip'] });
-    const again = await service.requestToken('telemetry-reuse', { scopes: ['voip'] });
+    const first = await tokenRequest(service, 'telemetry-reuse', { scopes: ['voip'] });
+    const again = await tokenRequest(service, 'telemetry-reuse', { scopes: ['voip'] });
     const [issued, reused] = [await first.json(), await again.json()] as { token: string }[];
     expect(reused!.token).toBe(issued!.token);
     expect(lastLine(service)).toMatchObject({
@@ -130,7 +142,7 @@ describe('the request log line', () => {
     expect(lineOf(service, expiredId)).toMatchObject({ status: 401, outcome: 'unauthenticated' });
     expect(lineOf(service, expiredId).reason).toMatch(/^[A-Za-z_]+$/);
 
-    const forbidden = await service.requestToken('telemetry-forbidden', { scopes: ['chat.join'] });
+    const forbidden = await tokenRequest(service, 'telemetry-forbidden', { scopes: ['chat.join'] });
     const { invocationId: forbiddenId } = (await forbidden.json()) as { invocationId: string };
     expect(lineOf(service, forbiddenId)).toMatchObject({
       status: 403,
@@ -139,7 +151,7 @@ describe('the request log line', () => {
       acsCalls: 0,
     });
 
-    const invalid = await service.requestToken('telemetry-invalid', { expiresInMinutes: 5 });
+    const invalid = await tokenRequest(service, 'telemetry-invalid', { expiresInMinutes: 5 });
     const { invocationId: invalidId } = (await invalid.json()) as { invocationId: string };
     expect(lineOf(service, invalidId)).toMatchObject({ status: 400, outcome: 'invalid-request' });
   });
@@ -147,7 +159,7 @@ describe('the request log line', () => {
   it('records each failed ACS call with its reason, retries included', async () => {
     service.emulator.setFaults({ failRate: 1, failStatus: 500 });
     try {
-      const response = await service.requestToken('telemetry-acs-500');
+      const response = await tokenRequest(service, 'telemetry-acs-500');
       const { invocationId } = (await response.json()) as { invocationId: string };
       expect(lineOf(service, invocationId)).toMatchObject({
         status: 503,
@@ -162,7 +174,7 @@ describe('the request log line', () => {
         ],
       });
       service.emulator.setFaults({ failRate: 1, failStatus: 429 });
-      const throttled = await service.requestToken('telemetry-acs-429');
+      const throttled = await tokenRequest(service, 'telemetry-acs-429');
       const { invocationId: throttledId } = (await throttled.json()) as { invocationId: string };
       expect(lineOf(service, throttledId)).toMatchObject({
         status: 503,
@@ -178,7 +190,7 @@ describe('the request log line', () => {
   it('measures the time spent in ACS, at least the latency ACS adds', async () => {
     service.emulator.setFaults({ latencyMs: 120 });
     try {
-      expect((await service.requestToken('telemetry-slow-acs')).status).toBe(200);
+      expect((await tokenRequest(service, 'telemetry-slow-acs')).status).toBe(200);
     } finally {
       service.emulator.setFaults({ latencyMs: 0 });
     }
@@ -210,14 +222,14 @@ describe('denials by the rate limit and the required scope', () => {
       env: { RATE_LIMIT_PER_MINUTE: '1', AUTH_REQUIRED_SCOPE: 'Tokens.Issue' },
     });
     try {
-      const lacking = await service.requestToken('telemetry-scope');
+      const lacking = await tokenRequest(service, 'telemetry-scope');
       const { invocationId } = (await lacking.json()) as { invocationId: string };
       expect(lineOf(service, invocationId)).toMatchObject({
         status: 403,
         outcome: 'forbidden',
         reason: 'insufficient_scope',
       });
-      const limited = await service.requestToken('telemetry-scope');
+      const limited = await tokenRequest(service, 'telemetry-scope');
       expect(limited.status).toBe(429);
       const { invocationId: limitedId } = (await limited.json()) as { invocationId: string };
       expect(lineOf(service, limitedId)).toMatchObject({ status: 429, outcome: 'too-many-requests' });
