@@ -14,9 +14,11 @@ import {
 } from './bicep-text.js';
 
 /**
- * Learn, "App settings reference for Azure Functions" (functions-app-settings), section "Flex Consumption plan
- * deprecations": site properties that Flex Consumption apps must not set (the runtime, scale and package location
- * moved to functionAppConfig; FTP and the rest are not part of the plan).
+ * Learn, "App settings reference for Azure Functions", section "Flex Consumption plan deprecations": site properties
+ * that Flex Consumption apps must not set (the runtime, scale and package location moved to functionAppConfig; FTP,
+ * the vnet* switches and the rest are not part of the plan). Read from the docs' source, MicrosoftDocs/azure-docs
+ * `articles/azure-functions/functions-app-settings.md` (ms.date 07/11/2025; as mirrored at
+ * xtqqczze/MicrosoftDocs-azure-docs 025a55b), and copied here name for name.
  */
 const DEPRECATED_SITE_PROPERTIES = [
   'alwaysOn',
@@ -29,17 +31,17 @@ const DEPRECATED_SITE_PROPERTIES = [
   'netFrameworkVersion',
   'powerShellVersion',
   'functionAppScaleLimit',
-  'minimumElasticInstanceCount',
   'preWarmedInstanceCount',
   'use32BitWorkerProcess',
+  'vnetBackupRestoreEnabled',
+  'vnetContentShareEnabled',
+  'vnetImagePullEnabled',
+  'vnetRouteAllEnabled',
   'windowsFxVersion',
 ] as const;
 
 /** The same section: app settings Flex Consumption ignores or refuses. */
 const DEPRECATED_APP_SETTINGS = [
-  'DOCKER_REGISTRY_SERVER_PASSWORD',
-  'DOCKER_REGISTRY_SERVER_URL',
-  'DOCKER_REGISTRY_SERVER_USERNAME',
   'ENABLE_ORYX_BUILD',
   'FUNCTIONS_EXTENSION_VERSION',
   'FUNCTIONS_MAX_HTTP_CONCURRENCY',
