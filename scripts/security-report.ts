@@ -182,9 +182,10 @@ ${measurements.length > 0 ? measurements.join('\n') : '- (none recorded)'}
 - **Per address, per instance.** The failed-authentication bucket stays in each instance's memory: a request that
   sends credentials takes its address's token before they are verified and gets it back when they pass, so an
   address gets at most RATE_LIMIT_PER_MINUTE signature checks per minute on each instance however many requests
-  arrive at once (N instances: at most N times that). The price: one address can have at most that many requests
-  being verified at the same instant.
-- **Hosts.** The local host, the demo server and the dev issuer answer only Host values naming this machine
+  arrive at once (N instances: at most N times that). The token is held for the verification alone (milliseconds),
+  not while ACS answers: the price is that one address can have at most that many requests being verified at the
+  same instant.
+- **Hosts.** The local host, the demo server, the dev issuer and both emulators answer only Host values naming this machine
   (localhost, 127.0.0.0/8, [::1], any port; for the local host also its configured \`hostNames\`), others get 400
   (a problem document on the local host). The local host builds each request URL from the checked Host and the path
   alone, so a Host carrying a path or userinfo can no longer change the route.
