@@ -2,12 +2,11 @@ import {
   CommunicationIdentityClient,
   type CommunicationIdentityClientOptions,
 } from '@azure/communication-identity';
-import type { RestError } from '@azure/core-rest-pipeline';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
 import { apiVersions } from '../../../dev/emulator/versions.js';
-import { emulatorJson, introspect, signedFetch, stats } from './signed-fetch.js';
+import { emulatorJson, introspect, rejection, signedFetch, stats } from './signed-fetch.js';
 
 const identitiesVersions = '2021-03-07, 2022-06-01, 2022-10-01, 2023-10-01, 2025-06-30';
 
@@ -27,15 +26,6 @@ function clientFor(options: VersionedClientOptions = {}) {
     allowInsecureConnection: true,
     ...options,
   });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RestError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as RestError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 beforeAll(async () => {

@@ -1,8 +1,7 @@
 import { CommunicationIdentityClient } from '@azure/communication-identity';
-import type { RestError } from '@azure/core-rest-pipeline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
-import { signedFetch, stats } from './signed-fetch.js';
+import { rejection, signedFetch, stats } from './signed-fetch.js';
 
 const fastRetries = { maxRetries: 3, retryDelayInMs: 1, maxRetryDelayInMs: 5 };
 const running: RunningEmulator[] = [];
@@ -18,15 +17,6 @@ function sdk(emulator: RunningEmulator, retryOptions = fastRetries) {
     allowInsecureConnection: true,
     retryOptions,
   });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RestError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as RestError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 const createIdentity = { method: 'POST', pathAndQuery: '/identities?api-version=2023-10-01' };

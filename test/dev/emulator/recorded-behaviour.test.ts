@@ -1,10 +1,9 @@
 // What the real service answered in public recordings, replayed against the emulator. Each case names its source;
 // docs/emulator.md lists them with repository, path and commit.
 import { CommunicationIdentityClient } from '@azure/communication-identity';
-import type { RestError } from '@azure/core-rest-pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
-import { emulatorJson, signedFetch, stats } from './signed-fetch.js';
+import { emulatorJson, rejection, signedFetch, stats } from './signed-fetch.js';
 
 const identitiesVersions = '2021-03-07, 2022-06-01, 2022-10-01, 2023-10-01, 2025-06-30';
 const teamsVersions = '2022-06-01, 2022-10-01, 2023-10-01, 2025-06-30';
@@ -23,15 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await emulator.close();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<RestError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as RestError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 function issuePath(communicationUserId: string, version = '2023-10-01'): string {
   return `/identities/${encodeURIComponent(communicationUserId)}/:issueAccessToken?api-version=${version}`;

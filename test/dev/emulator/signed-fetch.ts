@@ -1,3 +1,4 @@
+import type { RestError } from '@azure/core-rest-pipeline';
 import { computeSignature, contentHash } from '../../../dev/emulator/hmac.js';
 import type { RunningEmulator } from '../../../dev/emulator/index.js';
 import type { Stats } from '../../../dev/emulator/state.js';
@@ -83,4 +84,14 @@ export function introspect(emulator: RunningEmulator, token: string): Promise<In
 
 export function stats(emulator: RunningEmulator): Promise<Stats> {
   return emulatorJson(emulator, 'emulator/stats');
+}
+
+/** The SDK's error from a call that must fail; fails the test if the call succeeds. */
+export async function rejection(promise: Promise<unknown>): Promise<RestError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as RestError;
+  }
+  throw new Error('expected the call to fail');
 }
