@@ -315,6 +315,8 @@ function targetsTable(
       (value) => value <= 0.5,
     );
   }
+  // The targets compare with the baseline (a) or need the count check or cold start: none may have run.
+  if (rows.length === 0) return 'Targets (issue 6): none measured in this run (they need a, count or cold).';
   return `Targets (issue 6; report only)\n${formatTable(['target', 'measured', 'result'], rows)}`;
 }
 
