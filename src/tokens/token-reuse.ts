@@ -130,6 +130,11 @@ const MAX_SHARED_ORDERS = 4;
 export class SharedTokenReuse implements TokenReuse {
   readonly #clock: () => number;
   readonly #fallback: InstanceTokenReuse;
+  /**
+   * Sealed values already opened, by binding and value: a sealed value is authenticated and never changes, so a
+   * known user's request reads its row and finds the tokens without decrypting and parsing them again.
+   */
+  readonly #opened: LruMap<string, SharedEntry[]>;
 
   constructor(
     private readonly store: IdentityStore,
@@ -138,6 +143,7 @@ export class SharedTokenReuse implements TokenReuse {
   ) {
     this.#clock = options.clock ?? Date.now;
     this.#fallback = new InstanceTokenReuse(options);
+    this.#opened = new LruMap(options.maxEntries);
   }
 
   async find(user: UserKey, order: TokenOrder, current: Versioned): Promise<TokenGrant | undefined> {
@@ -187,13 +193,20 @@ export class SharedTokenReuse implements TokenReuse {
 
   async #open(record: IdentityRecord): Promise<SharedEntry[]> {
     if (record.reusableTokens === undefined || record.communicationUserId === undefined) return [];
-    const opened = await this.sealer.open(record.reusableTokens, bindingOf(record));
+    const binding = bindingOf(record);
+    const cacheKey = `${binding}\n${record.reusableTokens}`;
+    const known = this.#opened.get(cacheKey);
+    if (known) return known;
+    const opened = await this.sealer.open(record.reusableTokens, binding);
     if (opened === undefined) return [];
+    let entries: SharedEntry[];
     try {
-      return sharedEntriesSchema.parse(JSON.parse(opened));
+      entries = sharedEntriesSchema.parse(JSON.parse(opened));
     } catch {
       return [];
     }
+    this.#opened.set(cacheKey, entries);
+    return entries;
   }
 }
 
