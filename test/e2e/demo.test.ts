@@ -279,7 +279,6 @@ describe.skipIf(skipReason !== undefined)(
           env: {
             CORS_ALLOWED_ORIGINS: JSON.stringify(flexDemo.origins),
             TOKEN_REUSE: undefined,
-            IDENTITY_CACHE_TTL_SECONDS: undefined,
           },
           flexFront: {},
         });
