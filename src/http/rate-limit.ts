@@ -1,4 +1,5 @@
 import type { HttpResponseInit } from '@azure/functions';
+import { userKeyOf } from '../identities/identity-store.js';
 import { MemoryRateLimitStore } from '../limits/memory-rate-limit-store.js';
 import type { RateLimitStore } from '../limits/rate-limit-store.js';
 import { clientAddress } from './client-address.js';
@@ -109,9 +110,7 @@ export function userLimit({
     const { caller } = scope;
     if (!caller) throw new Error('userLimit runs after authenticate');
     // An anonymous caller is a new random user on every call (AUTH_MODE=anonymous): only its address is stable.
-    const key = caller.anonymous
-      ? `address ${addressOf(scope)}`
-      : JSON.stringify([caller.issuer, caller.userId]);
+    const key = caller.anonymous ? `address ${addressOf(scope)}` : userKeyOf(caller);
     const admission = await userBuckets.take(key);
     if (!admission.allowed) {
       return tooManyRequests(

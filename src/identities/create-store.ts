@@ -60,5 +60,5 @@ class TableReadyGate implements IdentityStore {
 /** The identity store IDENTITY_STORE selects. */
 export function createIdentityStore(store: Settings['store']): IdentityStore {
   if (store.kind === 'memory') return new MemoryIdentityStore();
-  return new TableReadyGate(new TableIdentityStore(tableClientFor(store.connection, store.tableName), {}));
+  return new TableReadyGate(new TableIdentityStore(tableClientFor(store.connection, store.tableName)));
 }
