@@ -25,7 +25,7 @@ const RETRY_AFTER_SECONDS = '5';
  */
 const answers = {
   ERR_PROBLEM: (error: ProblemError) => ({
-    problem: { type: error.type, detail: error.detail, ...withoutReason(error.options) },
+    problem: error.problem,
     outcome: error.type,
     ...(error.options.reason ? { reason: error.options.reason } : {}),
   }),
@@ -82,10 +82,6 @@ const answers = {
 } satisfies Record<string, (error: never, settings: Settings) => ErrorAnswer>;
 
 export type ErrorCode = keyof typeof answers;
-
-function withoutReason({ reason: _logOnly, ...options }: ProblemError['options']) {
-  return options;
-}
 
 function isKnown(error: unknown): error is Error & { code: ErrorCode } {
   const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;

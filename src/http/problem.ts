@@ -90,8 +90,9 @@ export class ProblemError extends Error {
     super(detail);
   }
 
-  toResponse(invocationId: string): HttpResponseInit {
+  /** The problem it is answered with (src/http/error-answers.ts); the log-only reason stays out. */
+  get problem(): Omit<ProblemInit, 'invocationId'> {
     const { reason: _logOnly, ...options } = this.options;
-    return problem({ type: this.type, detail: this.detail, invocationId, ...options });
+    return { type: this.type, detail: this.detail, ...options };
   }
 }

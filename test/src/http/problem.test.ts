@@ -44,8 +44,11 @@ describe('problem', () => {
   });
 
   it('turns a thrown ProblemError into the same document', () => {
-    const error = new ProblemError('forbidden', 'No.', { headers: { 'WWW-Authenticate': 'Bearer' } });
-    expect(error.toResponse('inv-3')).toEqual(
+    const error = new ProblemError('forbidden', 'No.', {
+      headers: { 'WWW-Authenticate': 'Bearer' },
+      reason: 'log_only',
+    });
+    expect(problem({ ...error.problem, invocationId: 'inv-3' })).toEqual(
       problem({
         type: 'forbidden',
         detail: 'No.',
