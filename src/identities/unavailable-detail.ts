@@ -1,6 +1,6 @@
-import { TableClient } from '@azure/data-tables';
 import { isLoopbackUrl } from '../http/loopback.js';
 import type { Settings } from '../settings.js';
+import { type TableConnection, tableServiceUrl } from '../storage/table-client.js';
 
 /**
  * The detail of the 503 answered when the identity store fails: which store, and, only when it is on this machine
@@ -18,17 +18,8 @@ export function storeUnavailableDetail(store: Settings['store']): string {
   );
 }
 
-function loopbackEndpoint(connection: Extract<Settings['store'], { kind: 'table' }>['connection']) {
-  let endpoint: URL;
-  try {
-    endpoint = new URL(
-      connection.kind === 'endpoint'
-        ? connection.endpoint
-        : TableClient.fromConnectionString(connection.connectionString, 'probe').url,
-    );
-  } catch {
-    return undefined;
-  }
-  if (!isLoopbackUrl(endpoint)) return undefined;
+function loopbackEndpoint(connection: TableConnection) {
+  const endpoint = tableServiceUrl(connection);
+  if (endpoint === undefined || !isLoopbackUrl(endpoint)) return undefined;
   return `${endpoint.protocol}//${endpoint.host}${endpoint.pathname}`.replace(/\/$/, '');
 }

@@ -28,6 +28,22 @@ export function tableClientFor(connection: TableConnection, tableName: string): 
       );
 }
 
+/**
+ * The table service a connection reaches, read without building a client or a credential; undefined when it cannot
+ * be read. Its query may hold a SAS: use its origin and path only.
+ */
+export function tableServiceUrl(connection: TableConnection): URL | undefined {
+  try {
+    return new URL(
+      connection.kind === 'endpoint'
+        ? connection.endpoint
+        : TableClient.fromConnectionString(connection.connectionString, 'probe').url,
+    );
+  } catch {
+    return undefined;
+  }
+}
+
 /** An account-key or SAS connection string; `UseDevelopmentStorage=true` means the local Azurite. */
 export function tableClientFromConnectionString(connectionString: string, tableName: string): TableClient {
   assertTableName(tableName);

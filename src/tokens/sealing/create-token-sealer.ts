@@ -2,7 +2,7 @@ import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { isLoopbackUrl } from '../../http/loopback.js';
 import type { Logger } from '../../log.js';
 import type { Settings } from '../../settings.js';
-import { tableClientFor } from '../../storage/table-client.js';
+import { tableClientFor, tableServiceUrl } from '../../storage/table-client.js';
 import { developmentKeyRing } from './development-key.js';
 import { KeyVaultKeyRing } from './key-vault-key-ring.js';
 import { AesGcmTokenSealer, type TokenSealer } from './token-sealer.js';
@@ -51,8 +51,8 @@ export function createTokenSealer(
     );
   }
 
-  const local =
-    store.kind === 'memory' || isLoopbackUrl(new URL(tableClientFor(store.connection, store.tableName).url));
+  const endpoint = store.kind === 'memory' ? undefined : tableServiceUrl(store.connection);
+  const local = store.kind === 'memory' || (endpoint !== undefined && isLoopbackUrl(endpoint));
   if (local) {
     log('information', {
       event: 'token_sealing_development_key',
