@@ -35,9 +35,4 @@ export class LruMap<K, V> {
   delete(key: K): boolean {
     return this.#entries.delete(key);
   }
-
-  /** Deletes every entry `matches` accepts; walks all entries, so it is for rare events (revoke, delete). */
-  deleteWhere(matches: (key: K, value: V) => boolean): void {
-    for (const [key, value] of this.#entries) if (matches(key, value)) this.#entries.delete(key);
-  }
 }

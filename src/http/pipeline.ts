@@ -99,7 +99,7 @@ export function open(operation: (scope: RequestScope) => Promise<HttpResponseIni
 }
 
 /** The steps the services provide: those whose state lives beyond one request (origins, buckets). */
-export type SharedSteps = Services['steps'];
+type SharedSteps = Services['steps'];
 
 function pipeline(
   stepsOf: (shared: SharedSteps) => readonly Step[],
