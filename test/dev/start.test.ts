@@ -434,7 +434,12 @@ describe('npm start', () => {
   it('names the PORT setting when the port is taken, and exits', async () => {
     const taken = await occupy();
     try {
-      const child = start(TSX, [START], { cwd: settingsDir(), env: { PORT: String(taken.port) } });
+      // The demo and the identity provider get ports of their own: PORT+1 and PORT+2 may belong to anyone here.
+      const companions = { DEMO_PORT: String(await freePort()), DEV_ISSUER_PORT: String(await freePort()) };
+      const child = start(TSX, [START], {
+        cwd: settingsDir(),
+        env: { PORT: String(taken.port), ...companions },
+      });
       const output = watch(child);
       const [code] = await once(child, 'exit');
       expect(code).toBe(1);
