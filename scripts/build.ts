@@ -85,7 +85,7 @@ export async function buildBundle(options: BundleOptions = {}): Promise<BundleRe
     outfile,
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node22',
     format: 'cjs',
     // Whitespace only: identifiers stay readable in stack traces even without the source map.
     minifyWhitespace: true,
@@ -211,9 +211,9 @@ export async function buildUnbundled(
     outbase: sourceDir,
     bundle: false,
     platform: 'node',
-    // The engines floor: with plain 'node20' esbuild drops import attributes (`with { type: 'json' }`), which
+    // The engines floor and the deployed runtime; esbuild keeps the import attributes (`with { type: 'json' }`) that
     // native ESM needs to load JSON.
-    target: 'node20.19',
+    target: 'node22',
     format: 'esm',
     sourcemap: 'linked',
     logLevel: 'warning',

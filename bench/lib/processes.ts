@@ -33,7 +33,7 @@ export async function buildChildren(): Promise<void> {
     bundle: true,
     packages: 'external',
     platform: 'node',
-    target: 'node20',
+    target: 'node22',
     format: 'esm',
     logLevel: 'warning',
   });
