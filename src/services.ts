@@ -1,10 +1,10 @@
 import { AcsGateway, createIdentityClient } from './acs/client.js';
+import type { Services } from './app-services.js';
 import { createCallerValidator } from './caller/index.js';
 import type { JwtValidatorOptions } from './caller/jwt.js';
-import type { CallerValidator } from './caller/principal.js';
 import { corsStep } from './http/cors.js';
-import type { Step } from './http/pipeline.js';
-import { type FailedAuthenticationLimit, failedAuthenticationLimit, userLimit } from './http/rate-limit.js';
+import type { ServicesState as ServicesStateOf } from './http/pipeline.js';
+import { failedAuthenticationLimit, userLimit } from './http/rate-limit.js';
 import { preflightMethods } from './http/route-table.js';
 import { createIdentityStore } from './identities/create-store.js';
 import type { IdentityStore } from './identities/identity-store.js';
@@ -15,25 +15,10 @@ import { loadSettings, type Settings, SettingsError } from './settings.js';
 import { createTokenSealer } from './tokens/sealing/index.js';
 import { InstanceTokenReuse, SharedTokenReuse, type TokenReuse } from './tokens/token-reuse.js';
 
-/** Everything a handler needs, built once per process (or once per local host) from the settings. */
-export interface Services {
-  readonly settings: Settings;
-  /** Starts each request's AcsSession (its own time budget and call count). */
-  readonly acsGateway: AcsGateway;
-  /** Verifies who is calling, as AUTH_MODE says. */
-  readonly callerValidator: CallerValidator;
-  /** Every user's record; read once per request, never cached, so every instance sees every change at once. */
-  readonly store: IdentityStore;
-  /** Tokens issued earlier, handed back to a user asking again (TOKEN_REUSE); undefined when off. */
-  readonly reuse: TokenReuse | undefined;
-  /** The request steps whose state outlives a request; src/http/pipeline.ts puts them in order around each route. */
-  readonly steps: {
-    readonly cors: Step;
-    readonly userLimit: Step;
-  };
-  /** The per-address limit the authenticate step verifies callers within (this instance's memory). */
-  readonly failedAuthenticationLimit: FailedAuthenticationLimit;
-}
+export type { Services } from './app-services.js';
+
+/** Either working services, or the names of the settings that keep the service from working (never values). */
+export type ServicesState = ServicesStateOf<Services>;
 
 /**
  * TOKEN_REUSE's adapter: shared through the identity store when tokens can be sealed (src/tokens/sealing), else
@@ -51,11 +36,6 @@ function createTokenReuse(
   const options = { maxEntries: reuse.maxEntries };
   return sealer ? new SharedTokenReuse(store, sealer, options) : new InstanceTokenReuse(options);
 }
-
-/** Either working services, or the names of the settings that keep the service from working (never values). */
-export type ServicesState =
-  | { readonly ready: true; readonly services: Services }
-  | { readonly ready: false; readonly settingNames: readonly string[] };
 
 export interface ServicesOptions {
   log?: Logger;

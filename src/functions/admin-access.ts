@@ -1,9 +1,10 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
+import type { Services, UserScope } from '../app-services.js';
 import { type AuditAction, audit } from '../audit.js';
 import { MAX_USER_ID_LENGTH } from '../caller/principal.js';
 import { parseWith, readJsonBody } from '../http/body.js';
-import { type AuthenticatedScope, authenticated, open, type RouteHandler } from '../http/pipeline.js';
+import { authenticated, open, type RouteHandler } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
 import type { UserKey } from '../identities/identity-store.js';
 import { NO_SUCH_ROUTE } from './not-found.js';
@@ -88,9 +89,9 @@ const isAdminArea = (area: string | undefined) => area?.toLowerCase() === 'admin
 export function adminRoute(
   action: AuditAction,
   source: SubjectSource,
-  operation: (scope: AuthenticatedScope, subject: UserKey) => Promise<HttpResponseInit>,
-): RouteHandler {
-  const switchedOn = authenticated(async (scope) => {
+  operation: (scope: UserScope, subject: UserKey) => Promise<HttpResponseInit>,
+): RouteHandler<Services> {
+  const switchedOn = authenticated(async (scope: UserScope) => {
     const { caller, services, request } = scope;
     const user = requestedUser(request, source);
     const adminRole = services.settings.adminRole;
@@ -103,7 +104,7 @@ export function adminRoute(
     }
     return operation(scope, { issuer: caller.issuer, userId: await user.validated() });
   });
-  const route: RouteHandler = (request, context, state) =>
+  const route: RouteHandler<Services> = (request, context, state) =>
     !isAdminArea(request.params.area) || (state.ready && state.services.settings.adminRole === undefined)
       ? noSuchRoute(request, context, state)
       : switchedOn(request, context, state);

@@ -1,7 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
-import type { AuthenticatedScope } from '../http/pipeline.js';
+import type { Route, UserScope } from '../app-services.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import type { UserKey } from '../identities/identity-store.js';
 import {
   ADMIN_AREA,
@@ -14,7 +13,7 @@ import {
 import { deleteAudited } from './identity-actions.js';
 
 /** A user with no identity is 404, so an admin learns that a repeated or mistyped delete did nothing. */
-async function deleteUser(scope: AuthenticatedScope, subject: UserKey): Promise<HttpResponseInit> {
+async function deleteUser(scope: UserScope, subject: UserKey): Promise<HttpResponseInit> {
   const result = await deleteAudited(scope, 'admin', subject);
   if (result.outcome === 'absent') {
     throw new ProblemError('not-found', 'No user with this id has an ACS identity (under your issuer).');
@@ -28,7 +27,7 @@ export const adminDeleteUser = adminRoute('identity.delete', 'path', deleteUser)
 /** POST /api/admin/delete-user with `{"userId": ...}`: the same, for any user id (see adminUserBodySchema). */
 export const adminDeleteUserInBody = adminRoute('identity.delete', 'body', deleteUser);
 
-export const adminDeleteUserRoute: RouteDefinition = {
+export const adminDeleteUserRoute: Route = {
   name: 'deleteUserAsAdmin',
   methods: ['DELETE'],
   route: `${ADMIN_AREA}/users/{userId}`,
@@ -48,7 +47,7 @@ export const adminDeleteUserRoute: RouteDefinition = {
   },
 };
 
-export const adminDeleteUserInBodyRoute: RouteDefinition = {
+export const adminDeleteUserInBodyRoute: Route = {
   name: 'deleteUserByBodyAsAdmin',
   methods: ['POST'],
   route: `${ADMIN_AREA}/delete-user`,

@@ -1,7 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
-import type { AuthenticatedScope } from '../http/pipeline.js';
+import type { Route, UserScope } from '../app-services.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import type { UserKey } from '../identities/identity-store.js';
 import {
   ADMIN_AREA,
@@ -13,7 +12,7 @@ import {
 } from './admin-access.js';
 import { revokeAudited } from './identity-actions.js';
 
-async function revokeUser(scope: AuthenticatedScope, subject: UserKey): Promise<HttpResponseInit> {
+async function revokeUser(scope: UserScope, subject: UserKey): Promise<HttpResponseInit> {
   const result = await revokeAudited(scope, 'admin', subject);
   if (result.outcome === 'not_found') {
     throw new ProblemError('not-found', 'No user with this id has an ACS identity (under your issuer).');
@@ -27,7 +26,7 @@ export const adminRevokeUser = adminRoute('identity.revoke', 'path', revokeUser)
 /** POST /api/admin/revoke-user with `{"userId": ...}`: the same, for any user id (see adminUserBodySchema). */
 export const adminRevokeUserInBody = adminRoute('identity.revoke', 'body', revokeUser);
 
-export const adminRevokeUserRoute: RouteDefinition = {
+export const adminRevokeUserRoute: Route = {
   name: 'revokeUserAsAdmin',
   methods: ['POST'],
   route: `${ADMIN_AREA}/users/{userId}/revoke`,
@@ -46,7 +45,7 @@ export const adminRevokeUserRoute: RouteDefinition = {
   },
 };
 
-export const adminRevokeUserInBodyRoute: RouteDefinition = {
+export const adminRevokeUserInBodyRoute: Route = {
   name: 'revokeUserByBodyAsAdmin',
   methods: ['POST'],
   route: `${ADMIN_AREA}/revoke-user`,

@@ -1,16 +1,15 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { AuthenticatedScope } from '../http/pipeline.js';
+import type { Route, UserScope } from '../app-services.js';
 import { authenticated } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import { hasIdentity } from '../identities/identity-store.js';
 import { durableUser } from './identity-actions.js';
 
 export const identityResponseSchema = z.object({ communicationUserId: z.string() });
 
 /** GET /api/identity: the caller's ACS identity, if it has one yet (its first token request creates it). */
-export async function getIdentity({ services, caller }: AuthenticatedScope): Promise<HttpResponseInit> {
+export async function getIdentity({ services, caller }: UserScope): Promise<HttpResponseInit> {
   const current = await services.store.read(durableUser(caller));
   if (!hasIdentity(current?.record)) {
     throw new ProblemError('not-found', 'You have no ACS identity yet; POST /api/token creates it.');
@@ -21,7 +20,7 @@ export async function getIdentity({ services, caller }: AuthenticatedScope): Pro
   return { status: 200, jsonBody: body };
 }
 
-export const getIdentityRoute: RouteDefinition = {
+export const getIdentityRoute: Route = {
   name: 'getIdentity',
   methods: ['GET'],
   route: 'identity',

@@ -1,15 +1,14 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { RequestScope } from '../http/pipeline.js';
+import type { Route, Scope } from '../app-services.js';
 import { open } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import { storeUnavailableDetail } from '../identities/unavailable-detail.js';
 
 export const healthResponseSchema = z.object({ status: z.literal('ok') });
 
 /** GET /api/health: settings are valid (else the pipeline answers 503) and the identity store answers. */
-export async function health({ services }: RequestScope): Promise<HttpResponseInit> {
+export async function health({ services }: Scope): Promise<HttpResponseInit> {
   try {
     await services.store.ping();
   } catch {
@@ -21,7 +20,7 @@ export async function health({ services }: RequestScope): Promise<HttpResponseIn
   return { status: 200, jsonBody: body };
 }
 
-export const healthRoute: RouteDefinition = {
+export const healthRoute: Route = {
   name: 'health',
   methods: ['GET'],
   route: 'health',

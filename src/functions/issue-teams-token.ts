@@ -2,11 +2,10 @@ import type { HttpResponseInit } from '@azure/functions';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import { AcsFailureError } from '../acs/errors.js';
+import type { Route, UserScope } from '../app-services.js';
 import { readJsonBody } from '../http/body.js';
-import type { AuthenticatedScope } from '../http/pipeline.js';
 import { authenticated } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 
 /** Entra access tokens are a few KB; a far larger value is a mistake or an attack and never reaches ACS. */
 export const MAX_TEAMS_TOKEN_LENGTH = 8 * 1024;
@@ -54,7 +53,7 @@ export async function issueTeamsToken({
   services,
   acs,
   caller,
-}: AuthenticatedScope): Promise<HttpResponseInit> {
+}: UserScope): Promise<HttpResponseInit> {
   const clientId = services.settings.teamsClientId;
   if (clientId === undefined) {
     throw new ProblemError(
@@ -124,7 +123,7 @@ export async function issueTeamsToken({
   }
 }
 
-export const issueTeamsTokenRoute: RouteDefinition = {
+export const issueTeamsTokenRoute: Route = {
   name: 'issueTeamsToken',
   methods: ['POST'],
   route: 'token/teams',

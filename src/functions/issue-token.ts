@@ -1,11 +1,10 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import { type AcsScope, acsScopeSchema } from '../acs/scopes.js';
+import type { Route, UserScope } from '../app-services.js';
 import { parseWith, readJsonBody } from '../http/body.js';
-import type { AuthenticatedScope } from '../http/pipeline.js';
 import { authenticated } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import { issueTokenForAnonymous, issueTokenForUser } from '../identities/provisioning.js';
 import { decideScopes } from '../tokens/scope-policy.js';
 import type { TokenOrder } from '../tokens/tokens.js';
@@ -75,7 +74,7 @@ export async function issueToken({
   acs,
   caller,
   log,
-}: AuthenticatedScope): Promise<HttpResponseInit> {
+}: UserScope): Promise<HttpResponseInit> {
   const asked =
     request.method === 'GET' ? readQuery(request.query) : await readJsonBody(request, tokenRequestBodySchema);
   const { tokens } = services.settings;
@@ -103,7 +102,7 @@ export async function issueToken({
 }
 
 /** The route: GET and POST /api/token. */
-export const issueTokenRoute: RouteDefinition = {
+export const issueTokenRoute: Route = {
   name: 'issueToken',
   methods: ['GET', 'POST'],
   route: 'token',

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { RequestScope } from '../http/pipeline.js';
+import type { Route, Scope } from '../app-services.js';
 import { open } from '../http/pipeline.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import { buildOpenApiDocument, type DocumentedRoute } from '../openapi/document.js';
 
 /** Clients and gateways may keep the document this long, then revalidate it with its ETag. */
@@ -27,7 +26,7 @@ interface Served {
  */
 export function serveOpenApi(routes: () => readonly DocumentedRoute[]) {
   let served: Served | undefined;
-  return async ({ request }: RequestScope): Promise<HttpResponseInit> => {
+  return async ({ request }: Scope): Promise<HttpResponseInit> => {
     if (!served) {
       const body = JSON.stringify(buildOpenApiDocument(routes()));
       served = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
@@ -49,7 +48,7 @@ export function serveOpenApi(routes: () => readonly DocumentedRoute[]) {
 }
 
 /** The route; `routes` is read lazily, since the table it documents includes this route. */
-export const openApiRoute = (routes: () => readonly DocumentedRoute[]): RouteDefinition => ({
+export const openApiRoute = (routes: () => readonly DocumentedRoute[]): Route => ({
   name: 'openapi',
   methods: ['GET'],
   route: 'openapi.json',
