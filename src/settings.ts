@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { acsScopeSchema } from './acs/scopes.js';
 import { allowedOriginsSchema, platformAllowedOriginsSchema } from './http/cors-origins.js';
-import { isLoopbackUrl } from './http/loopback.js';
+import { isLoopbackUrl } from './shared/loopback.js';
 import { scopesByRoleSchema } from './tokens/scope-policy.js';
 
 const DEFAULT_TABLE_NAME = 'AcsIdentities';

@@ -5,8 +5,8 @@ import {
   type CommunicationIdentityClientOptions,
 } from '@azure/communication-identity';
 import { DefaultAzureCredential } from '@azure/identity';
-import { isLoopbackUrl } from '../http/loopback.js';
 import type { Settings } from '../settings.js';
+import { isLoopbackUrl } from '../shared/loopback.js';
 import type { AcsAttempt, AcsUsage } from '../telemetry.js';
 import { AcsUnavailableError, isTransientFailure, toAcsError } from './errors.js';
 import type { AcsScope } from './scopes.js';

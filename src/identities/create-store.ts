@@ -1,5 +1,5 @@
 import type { Settings } from '../settings.js';
-import { tableClientFor } from '../storage/table-client.js';
+import { tableClientFor } from '../shared/table-client.js';
 import {
   type IdentityRecord,
   type IdentityStore,

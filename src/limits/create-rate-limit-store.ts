@@ -1,6 +1,6 @@
-import { DEFAULT_MAX_BUCKETS } from '../http/rate-limit.js';
 import type { Settings } from '../settings.js';
-import { tableClientFor } from '../storage/table-client.js';
+import { tableClientFor } from '../shared/table-client.js';
+import { DEFAULT_MAX_BUCKETS } from '../shared/token-buckets.js';
 import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
 import type { RateLimitStore } from './rate-limit-store.js';
 import { TableRateLimitStore } from './table-rate-limit-store.js';

@@ -1,8 +1,8 @@
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { isLoopbackUrl } from '../../http/loopback.js';
 import type { Logger } from '../../log.js';
 import type { Settings } from '../../settings.js';
-import { tableClientFor, tableServiceUrl } from '../../storage/table-client.js';
+import { isLoopbackUrl } from '../../shared/loopback.js';
+import { tableClientFor, tableServiceUrl } from '../../shared/table-client.js';
 import { developmentKeyRing } from './development-key.js';
 import { KeyVaultKeyRing } from './key-vault-key-ring.js';
 import { AesGcmTokenSealer, type TokenSealer } from './token-sealer.js';

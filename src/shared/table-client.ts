@@ -1,11 +1,12 @@
 import { RestError, TableClient, type TableServiceClientOptions } from '@azure/data-tables';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { isLoopbackUrl } from '../http/loopback.js';
-import { IdentityStoreUnavailableError } from '../identities/identity-store.js';
-import type { Settings } from '../settings.js';
+import { IdentityStoreUnavailableError } from './errors.js';
+import { isLoopbackUrl } from './loopback.js';
 
 /** How the app reaches Table Storage: a connection string, or an endpoint with a managed identity. */
-export type TableConnection = Extract<Settings['store'], { kind: 'table' }>['connection'];
+export type TableConnection =
+  | { readonly kind: 'connectionString'; readonly connectionString: string }
+  | { readonly kind: 'endpoint'; readonly endpoint: string; readonly clientId?: string | undefined };
 
 /**
  * Few, quick retries: a request waiting on the store holds a user's token request, so an unreachable store must
