@@ -28,7 +28,8 @@ module.exports = {
     },
     {
       name: 'adapters-below-the-request-path',
-      comment: 'Adapters and the domain never import the request path, the operations or the composition root.',
+      comment:
+        'Adapters and the domain never import the request path, the operations or the composition root.',
       severity: 'error',
       from: { path: ADAPTERS },
       to: { path: [REQUEST_PATH, OPERATIONS, ROOT, '^src/app-services[.]ts$'] },

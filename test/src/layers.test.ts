@@ -43,9 +43,18 @@ describe('the import graph of src/', () => {
         await mkdir(path.dirname(path.join(base, file)), { recursive: true });
         await writeFile(path.join(base, file), text);
       };
-      await write('src/http/pipeline.ts', "import type { Services } from '../services';\nexport type Step = 1;\n");
-      await write('src/services.ts', "import type { Step } from './http/pipeline';\nexport type Services = Step;\n");
-      await write('src/limits/store.ts', "import type { Step } from '../http/pipeline';\nexport type Store = Step;\n");
+      await write(
+        'src/http/pipeline.ts',
+        "import type { Services } from '../services';\nexport type Step = 1;\n",
+      );
+      await write(
+        'src/services.ts',
+        "import type { Step } from './http/pipeline';\nexport type Services = Step;\n",
+      );
+      await write(
+        'src/limits/store.ts',
+        "import type { Step } from '../http/pipeline';\nexport type Store = Step;\n",
+      );
       const { tsConfig: _tsConfig, ...withoutTsConfig } = options;
       const found = await violationsIn(['src'], { ...withoutTsConfig, baseDir: base });
       expect(found).toContain('no-circular: src/http/pipeline.ts -> src/services.ts -> src/http/pipeline.ts');
