@@ -1,3 +1,4 @@
+import type { TokenCredential } from '@azure/identity';
 import { AcsGateway, createIdentityClient } from './acs/client.js';
 import type { Services } from './app-services.js';
 import { createCallerValidator } from './caller/index.js';
@@ -12,6 +13,7 @@ import { createRateLimitStore } from './limits/create-rate-limit-store.js';
 import { consoleLogger, type Logger } from './log.js';
 import { routes } from './routes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
+import { managedIdentityCredential } from './shared/credential.js';
 import { createTokenSealer } from './tokens/sealing/index.js';
 import { InstanceTokenReuse, SharedTokenReuse, type TokenReuse } from './tokens/token-reuse.js';
 
@@ -28,11 +30,12 @@ function createTokenReuse(
   settings: Settings,
   store: IdentityStore,
   log: Logger,
+  credential: TokenCredential,
   share: boolean,
 ): TokenReuse | undefined {
   const { reuse } = settings.tokens;
   if (!reuse.enabled) return undefined;
-  const sealer = share ? createTokenSealer(settings, log) : undefined;
+  const sealer = share ? createTokenSealer(settings, log, { credential }) : undefined;
   const options = { maxEntries: reuse.maxEntries };
   return sealer ? new SharedTokenReuse(store, sealer, options) : new InstanceTokenReuse(options);
 }
@@ -61,14 +64,16 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         'Identity mappings are kept in memory: they are lost on restart and not shared between instances.',
     });
   }
-  const store = createIdentityStore(settings.store);
+  // One credential for ACS, Table Storage and Key Vault: one token cache, one place that reads AZURE_CLIENT_ID.
+  const credential = managedIdentityCredential(settings.managedIdentityClientId);
+  const store = createIdentityStore(settings.store, credential);
   const { perMinute } = settings.rateLimit;
   return {
     settings,
-    acsGateway: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
+    acsGateway: new AcsGateway(createIdentityClient(settings.acs, credential), settings.requestTimeoutMs),
     callerValidator: createCallerValidator(settings.auth, options.jwt),
     store,
-    reuse: createTokenReuse(settings, store, log, options.shareReusableTokens ?? true),
+    reuse: createTokenReuse(settings, store, log, credential, options.shareReusableTokens ?? true),
     failedAuthenticationLimit: failedAuthenticationLimit({ perMinute }),
     steps: {
       cors: corsStep({
@@ -76,7 +81,7 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         platformOrigins: settings.cors.platformOrigins,
         routeMethods: preflightMethods(() => routes),
       }),
-      userLimit: userLimit({ perMinute, users: createRateLimitStore(settings.store, perMinute) }),
+      userLimit: userLimit({ perMinute, users: createRateLimitStore(settings.store, perMinute, credential) }),
     },
   };
 }

@@ -286,6 +286,8 @@ function toSettings(raw: RawSettings) {
     adminRole: raw.AUTH_ADMIN_ROLE,
     /** Absent: POST /api/token/teams answers that Teams users are not configured. */
     teamsClientId: raw.TEAMS_CLIENT_ID,
+    /** AZURE_CLIENT_ID: the user-assigned managed identity of the process's one credential (src/shared/credential.ts). */
+    managedIdentityClientId: raw.AZURE_CLIENT_ID,
   };
 }
 

@@ -4,8 +4,9 @@ import {
   CommunicationIdentityClient,
   type CommunicationIdentityClientOptions,
 } from '@azure/communication-identity';
-import { DefaultAzureCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import type { Settings } from '../settings.js';
+import { requireCredential } from '../shared/credential.js';
 import { isLoopbackUrl } from '../shared/loopback.js';
 import type { AcsAttempt, AcsUsage } from '../telemetry.js';
 import { AcsUnavailableError, isTransientFailure, toAcsError } from './errors.js';
@@ -24,16 +25,16 @@ function endpointOf(acs: Settings['acs']): URL {
  * (AZURE_CLIENT_ID selects a user-assigned one). The SDK's own retries are off: it would sleep through ACS's
  * Retry-After (up to minutes) inside our time budget; the session below retries once when that can help.
  */
-export function createIdentityClient(acs: Settings['acs']): CommunicationIdentityClient {
+export function createIdentityClient(
+  acs: Settings['acs'],
+  credential?: TokenCredential,
+): CommunicationIdentityClient {
   const options: CommunicationIdentityClientOptions = {
     retryOptions: { maxRetries: 0 },
     allowInsecureConnection: isLoopbackUrl(endpointOf(acs)),
   };
   if (acs.kind === 'connectionString') return new CommunicationIdentityClient(acs.connectionString, options);
-  const credential = new DefaultAzureCredential(
-    acs.clientId ? { managedIdentityClientId: acs.clientId } : {},
-  );
-  return new CommunicationIdentityClient(acs.endpoint, credential, options);
+  return new CommunicationIdentityClient(acs.endpoint, requireCredential(credential), options);
 }
 
 export interface IssuedToken {
