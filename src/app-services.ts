@@ -1,4 +1,5 @@
 import type { AcsGateway } from './acs/client.js';
+import { routeDefiner } from './http/define-route.js';
 import type { AuthenticatedScope, PipelineServices, RequestScope } from './http/pipeline.js';
 import type { RouteDefinition } from './http/route-table.js';
 import type { IdentityStore } from './identities/identity-store.js';
@@ -26,3 +27,6 @@ export type Scope = RequestScope<Services>;
 export type UserScope = AuthenticatedScope<Services>;
 /** One route of src/routes.ts. */
 export type Route = RouteDefinition<Services>;
+
+/** A route of src/routes.ts from its declaration (access, inputs, docs, operation): see src/http/define-route.ts. */
+export const defineRoute = routeDefiner<Services>();

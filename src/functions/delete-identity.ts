@@ -1,6 +1,5 @@
 import type { HttpResponseInit } from '@azure/functions';
-import type { Route, UserScope } from '../app-services.js';
-import { authenticated } from '../http/pipeline.js';
+import { defineRoute, type Route, type UserScope } from '../app-services.js';
 import { deleteAudited, durableUser } from './identity-actions.js';
 
 /**
@@ -12,12 +11,12 @@ export async function deleteIdentity(scope: UserScope): Promise<HttpResponseInit
   return { status: 204 };
 }
 
-export const deleteIdentityRoute: Route = {
+export const deleteIdentityRoute: Route = defineRoute({
   name: 'deleteIdentity',
   methods: ['DELETE'],
   route: 'identity',
-  authLevel: 'anonymous',
-  handler: authenticated(deleteIdentity),
+  access: 'user',
+  operation: deleteIdentity,
   docs: {
     summary: "Deletes the caller's ACS identity (and its tokens), then its mapping",
     description:
@@ -27,4 +26,4 @@ export const deleteIdentityRoute: Route = {
     responses: { 204: { description: 'The identity and its mapping are gone (or there was none).' } },
     problems: ['upstream-failure', 'unavailable'],
   },
-};
+});

@@ -1,7 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { Route, UserScope } from '../app-services.js';
-import { authenticated } from '../http/pipeline.js';
+import { defineRoute, type Route, type UserScope } from '../app-services.js';
 import { ProblemError } from '../http/problem.js';
 import { hasIdentity } from '../identities/identity-store.js';
 import { durableUser } from './identity-actions.js';
@@ -20,12 +19,12 @@ export async function getIdentity({ services, caller }: UserScope): Promise<Http
   return { status: 200, jsonBody: body };
 }
 
-export const getIdentityRoute: Route = {
+export const getIdentityRoute: Route = defineRoute({
   name: 'getIdentity',
   methods: ['GET'],
   route: 'identity',
-  authLevel: 'anonymous',
-  handler: authenticated(getIdentity),
+  access: 'user',
+  operation: getIdentity,
   docs: {
     summary: "The caller's ACS identity",
     description: 'Makes no ACS call. 404 until the caller’s first token request creates the identity.',
@@ -33,4 +32,4 @@ export const getIdentityRoute: Route = {
     responses: { 200: { description: 'The caller’s ACS identity.', body: identityResponseSchema } },
     problems: ['not-found', 'unavailable'],
   },
-};
+});

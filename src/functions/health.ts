@@ -1,7 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { Route, Scope } from '../app-services.js';
-import { open } from '../http/pipeline.js';
+import { defineRoute, type Route, type Scope } from '../app-services.js';
 import { ProblemError } from '../http/problem.js';
 import { storeUnavailableDetail } from '../identities/unavailable-detail.js';
 
@@ -20,12 +19,12 @@ export async function health({ services }: Scope): Promise<HttpResponseInit> {
   return { status: 200, jsonBody: body };
 }
 
-export const healthRoute: Route = {
+export const healthRoute: Route = defineRoute({
   name: 'health',
   methods: ['GET'],
   route: 'health',
-  authLevel: 'anonymous',
-  handler: open(health),
+  access: 'open',
+  operation: health,
   docs: {
     summary: 'Whether the settings are valid and the identity store answers',
     description: 'Needs no authentication and reveals no setting.',
@@ -33,4 +32,4 @@ export const healthRoute: Route = {
     responses: { 200: { description: 'The service can serve tokens.', body: healthResponseSchema } },
     problems: ['unavailable'],
   },
-};
+});

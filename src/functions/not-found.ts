@@ -1,5 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { Route, Scope } from '../app-services.js';
+import { NO_SUCH_ROUTE } from '../http/define-route.js';
 import { open } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
 import { allowedMethods, type RouteTemplate } from '../http/route-table.js';
@@ -9,8 +10,7 @@ function apiPath(url: string): string {
   return new URL(url).pathname.replace(/^\/api(?=\/|$)/i, '');
 }
 
-/** What an unknown path answers; routes that are switched off answer the same, so they cannot be told apart. */
-export const NO_SUCH_ROUTE = 'No such route. See the API documentation.';
+export { NO_SUCH_ROUTE };
 
 /**
  * The catch-all route: an unknown path is a 404 problem; a known path asked with another method is a 405 problem

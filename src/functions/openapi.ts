@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { Route, Scope } from '../app-services.js';
-import { open } from '../http/pipeline.js';
+import { defineRoute, type Route, type Scope } from '../app-services.js';
 import { buildOpenApiDocument, type DocumentedRoute } from '../openapi/document.js';
 
 /** Clients and gateways may keep the document this long, then revalidate it with its ETag. */
@@ -48,23 +47,24 @@ export function serveOpenApi(routes: () => readonly DocumentedRoute[]) {
 }
 
 /** The route; `routes` is read lazily, since the table it documents includes this route. */
-export const openApiRoute = (routes: () => readonly DocumentedRoute[]): Route => ({
-  name: 'openapi',
-  methods: ['GET'],
-  route: 'openapi.json',
-  authLevel: 'anonymous',
-  handler: open(serveOpenApi(routes)),
-  docs: {
-    summary: 'This OpenAPI document',
-    description: 'Needs no authentication; the same for every deployment, so caches may keep it (ETag).',
-    tags: ['Operations'],
-    responses: {
-      200: {
-        description: 'The OpenAPI 3.1 document.',
-        body: openApiResponseSchema,
-        headers: { ETag: 'The version of the document.', 'Cache-Control': 'How long it may be cached.' },
+export const openApiRoute = (routes: () => readonly DocumentedRoute[]): Route =>
+  defineRoute({
+    name: 'openapi',
+    methods: ['GET'],
+    route: 'openapi.json',
+    access: 'open',
+    operation: serveOpenApi(routes),
+    docs: {
+      summary: 'This OpenAPI document',
+      description: 'Needs no authentication; the same for every deployment, so caches may keep it (ETag).',
+      tags: ['Operations'],
+      responses: {
+        200: {
+          description: 'The OpenAPI 3.1 document.',
+          body: openApiResponseSchema,
+          headers: { ETag: 'The version of the document.', 'Cache-Control': 'How long it may be cached.' },
+        },
+        304: { description: 'The document did not change since the ETag sent in If-None-Match.' },
       },
-      304: { description: 'The document did not change since the ETag sent in If-None-Match.' },
     },
-  },
-});
+  });

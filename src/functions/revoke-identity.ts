@@ -1,6 +1,5 @@
 import type { HttpResponseInit } from '@azure/functions';
-import type { Route, UserScope } from '../app-services.js';
-import { authenticated } from '../http/pipeline.js';
+import { defineRoute, type Route, type UserScope } from '../app-services.js';
 import { ProblemError } from '../http/problem.js';
 import { durableUser, revokeAudited } from './identity-actions.js';
 
@@ -13,12 +12,12 @@ export async function revokeIdentity(scope: UserScope): Promise<HttpResponseInit
   return { status: 204 };
 }
 
-export const revokeIdentityRoute: Route = {
+export const revokeIdentityRoute: Route = defineRoute({
   name: 'revokeIdentity',
   methods: ['POST'],
   route: 'identity/revoke',
-  authLevel: 'anonymous',
-  handler: authenticated(revokeIdentity),
+  access: 'user',
+  operation: revokeIdentity,
   docs: {
     summary: 'Revokes every token issued to the caller so far',
     description: 'The identity stays; the next token request gets a working token.',
@@ -26,4 +25,4 @@ export const revokeIdentityRoute: Route = {
     responses: { 204: { description: 'The caller’s earlier tokens no longer work.' } },
     problems: ['not-found', 'upstream-failure', 'unavailable'],
   },
-};
+});
