@@ -10,6 +10,7 @@ import {
   type PipelineServices,
   type RequestScope,
   type RouteHandler,
+  verified,
 } from './pipeline.js';
 import { ProblemError } from './problem.js';
 import type { RouteDefinition } from './route-table.js';
@@ -206,7 +207,7 @@ function defineRoute<S extends PipelineServices & AdminSettings>(
   const run = async (scope: RequestScope<S>) => {
     const reader = inputReader(scope.request, inputs, typeof access === 'object');
     if (typeof access === 'object') {
-      await refuseNonAdmin(scope as AuthenticatedScope<S>, access.admin, () => reader.requestedUserId());
+      await refuseNonAdmin(verified(scope), access.admin, () => reader.requestedUserId());
     }
     available?.(scope);
     return operation(scope, await reader.validated());

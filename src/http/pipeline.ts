@@ -119,13 +119,20 @@ const authenticate: Step = async (scope, next) => {
   return refusal ?? next();
 };
 
+/** The scope once `authenticate` has run: its caller is verified (a defect otherwise, answered 500). */
+export function verified<S extends PipelineServices>(scope: RequestScope<S>): AuthenticatedScope<S> {
+  const { caller } = scope;
+  if (caller === undefined) throw new Error('The operation of an authenticated route ran without a caller');
+  return Object.assign(scope, { caller });
+}
+
 /** CORS → body size → authenticate (within the failed-authentication limit) → user limit → the operation. */
 export function authenticated<S extends PipelineServices>(
   operation: (scope: AuthenticatedScope<S>) => Promise<HttpResponseInit>,
 ): RouteHandler<S> {
   const handler = pipeline<S>(
     ({ cors, userLimit }) => [cors, limitBodySize, authenticate, userLimit],
-    (scope) => operation(scope as AuthenticatedScope<S>),
+    (scope) => operation(verified(scope)),
   );
   return Object.assign(handler, { verifiesCaller: true as const });
 }
