@@ -127,7 +127,7 @@ describe('createIdentityClient with a managed identity', () => {
     process.env.IDENTITY_HEADER = secure.managedIdentity.header;
     try {
       const client = createIdentityClient(
-        { kind: 'managedIdentity', endpoint: secure.endpoint, clientId: undefined },
+        { kind: 'managedIdentity', endpoint: secure.endpoint },
         managedIdentityCredential(undefined),
       );
       const session = new AcsGateway(client, 10_000).session();
