@@ -7,7 +7,7 @@ import { isLoopbackUrl } from './loopback.js';
 /** How the app reaches Table Storage: a connection string, or an endpoint with a managed identity. */
 export type TableConnection =
   | { readonly kind: 'connectionString'; readonly connectionString: string }
-  | { readonly kind: 'endpoint'; readonly endpoint: string; readonly clientId?: string | undefined };
+  | { readonly kind: 'endpoint'; readonly endpoint: string };
 
 /**
  * Few, quick retries: a request waiting on the store holds a user's token request, so an unreachable store must
