@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { acsScopeSchema } from './acs/scopes.js';
 import { allowedOriginsSchema, platformAllowedOriginsSchema } from './http/cors-origins.js';
-import { isLoopbackUrl } from './http/loopback.js';
+import { isLoopbackUrl } from './shared/loopback.js';
 import { scopesByRoleSchema } from './tokens/scope-policy.js';
 
 const DEFAULT_TABLE_NAME = 'AcsIdentities';
@@ -286,6 +286,8 @@ function toSettings(raw: RawSettings) {
     adminRole: raw.AUTH_ADMIN_ROLE,
     /** Absent: POST /api/token/teams answers that Teams users are not configured. */
     teamsClientId: raw.TEAMS_CLIENT_ID,
+    /** AZURE_CLIENT_ID: the user-assigned managed identity of the process's one credential (src/shared/credential.ts). */
+    managedIdentityClientId: raw.AZURE_CLIENT_ID,
   };
 }
 

@@ -8,8 +8,8 @@ import {
   jwtVerify,
 } from 'jose';
 import { z } from 'zod';
-import { LruMap } from '../cache/lru-map.js';
-import { isSecureOrLoopbackUrl } from '../http/loopback.js';
+import { isSecureOrLoopbackUrl } from '../shared/loopback.js';
+import { LruMap } from '../shared/lru-map.js';
 import {
   AuthenticationError,
   type CallerValidator,
