@@ -1,5 +1,6 @@
 import { AcsGateway, createIdentityClient } from './acs/client.js';
 import { createCallerValidator } from './caller/index.js';
+import { anyTenantIssuers } from './caller/issuers.js';
 import type { JwtValidatorOptions } from './caller/jwt.js';
 import type { CallerValidator } from './caller/principal.js';
 import { corsStep } from './http/cors.js';
@@ -72,6 +73,13 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
       event: 'anonymous_mode',
       message:
         'AUTH_MODE=anonymous: every caller gets a new ACS identity and nobody is verified. Use this only for demos.',
+    });
+  }
+  for (const issuer of settings.auth.mode === 'jwt' ? anyTenantIssuers(settings.auth.issuers) : []) {
+    log('warning', {
+      event: 'any_tenant_issuer',
+      issuer,
+      message: `AUTH_ISSUERS lets users of every tenant in through ${issuer} ("tenants": ["*"]).`,
     });
   }
   if (settings.store.kind === 'memory') {

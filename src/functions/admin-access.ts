@@ -1,11 +1,13 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import { type AuditAction, audit } from '../audit.js';
+import { IssuerDirectory } from '../caller/issuers.js';
 import { MAX_USER_ID_LENGTH } from '../caller/principal.js';
 import { parseWith, readJsonBody } from '../http/body.js';
 import { type AuthenticatedScope, authenticated, open, type RouteHandler } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
 import type { UserKey } from '../identities/identity-store.js';
+import type { Settings } from '../settings.js';
 import { NO_SUCH_ROUTE } from './not-found.js';
 
 /** The admin routes' parameters: `area` is always `admin` (see ADMIN_AREA); `userId` is the user claim's value. */
@@ -30,28 +32,39 @@ export const adminAreaParamsSchema = adminUserParamsSchema.pick({ area: true });
  * served before, so an admin can still erase them.
  */
 export const adminUserBodySchema = z.strictObject({
-  userId: z.string().min(1).meta({
-    description:
-      "The user claim's value under the caller's issuer, exactly as in the user's token (JSON escapes allowed).",
+  userId: z.string().min(1, 'must not be empty').meta({
+    description: "The user claim's value, exactly as in the user's token (JSON escapes allowed).",
   }),
+  issuer: z
+    .string()
+    .min(1, 'must not be empty')
+    .optional()
+    .meta({
+      description:
+        "The user's issuer as the service keys it: a configured issuer, or a tenant template's issuer with the " +
+        "user's tenant in it (https://login.microsoftonline.com/<tenant-id>/v2.0). Default: the caller's own issuer.",
+    }),
 });
 
 /** Where an admin route finds the user it acts on. */
 export type SubjectSource = 'path' | 'body';
 
+/** The user an admin names: the id, and the issuer when the body names one (else the admin's own). */
+type NamedUser = { userId: string; issuer?: string | undefined };
+
 interface RequestedUser {
-  /** The user id as sent, for auditing a refusal; never throws. */
-  requested(): Promise<string>;
-  /** The user id once validated, or a 400 problem naming what is wrong. */
-  validated(): Promise<string>;
+  /** The user as sent, for auditing a refusal; never throws. */
+  requested(): Promise<NamedUser>;
+  /** The user once validated, or a 400 problem naming what is wrong. */
+  validated(): Promise<NamedUser>;
 }
 
 function requestedUser(request: HttpRequest, source: SubjectSource): RequestedUser {
   if (source === 'path') {
     const userId = request.params.userId ?? '';
     return {
-      requested: async () => userId,
-      validated: async () => parseWith(userIdParamSchema, { userId }, 'path').userId,
+      requested: async () => ({ userId }),
+      validated: async () => parseWith(userIdParamSchema, { userId }, 'path'),
     };
   }
   // The body can be read once: both answers come from this one read.
@@ -61,10 +74,18 @@ function requestedUser(request: HttpRequest, source: SubjectSource): RequestedUs
         errors: [{ name: 'body', reason: 'is required' }],
       });
     }
-    return body.userId;
+    return body;
   });
-  const requested = read.catch(() => '');
+  const requested = read.catch(() => ({ userId: '' }));
   return { requested: () => requested, validated: () => read };
+}
+
+/**
+ * Whether an issuer's users can be served here: one AUTH_MODE=jwt trusts (for a template, with an allowed tenant in
+ * it). Behind Easy Auth the platform chose the providers, so any issuer the principal headers can carry is taken.
+ */
+function isKnownIssuer(auth: Settings['auth'], issuer: string): boolean {
+  return auth.mode !== 'jwt' || new IssuerDirectory(auth.issuers).includes(issuer);
 }
 
 const noSuchRoute = open(async () => {
@@ -81,7 +102,7 @@ const isAdminArea = (area: string | undefined) => area?.toLowerCase() === 'admin
 
 /**
  * An administration route for `action` on the user named by the `{userId}` route parameter (`source` path) or by
- * the JSON body's `userId` (`source` body), under the caller's own issuer. Until AUTH_ADMIN_ROLE is set, the route answers exactly as an unknown path does (404, before any
+ * the JSON body's `userId` (`source` body), under the body's `issuer` or else the caller's own. Until AUTH_ADMIN_ROLE is set, the route answers exactly as an unknown path does (404, before any
  * authentication), so a deployment without administrators exposes nothing. Once set, callers must be verified and
  * hold that role in their `roles`; anyone else gets 403, and the refusal is audited.
  */
@@ -93,15 +114,32 @@ export function adminRoute(
   const switchedOn = authenticated(async (scope) => {
     const { caller, services, request } = scope;
     const user = requestedUser(request, source);
-    const adminRole = services.settings.adminRole;
+    const { adminRole, adminReach, auth } = services.settings;
+    const refuse = async (detail: string, reason: string): Promise<never> => {
+      const { issuer = caller.issuer, userId } = await user.requested();
+      audit(
+        scope.log,
+        { action, actorKind: 'admin', actor: caller, subject: { issuer, userId } },
+        'forbidden',
+      );
+      throw new ProblemError('forbidden', detail, { reason });
+    };
     if (caller.anonymous || adminRole === undefined || !caller.roles.includes(adminRole)) {
-      const subject = { issuer: caller.issuer, userId: await user.requested() };
-      audit(scope.log, { action, actorKind: 'admin', actor: caller, subject }, 'forbidden');
-      throw new ProblemError('forbidden', 'Only administrators may act on other users.', {
-        reason: 'not_admin',
+      return refuse('Only administrators may act on other users.', 'not_admin');
+    }
+    const { issuer = caller.issuer, userId } = await user.validated();
+    if (issuer !== caller.issuer && !isKnownIssuer(auth, issuer)) {
+      throw new ProblemError('invalid-request', 'The body names an issuer this service does not trust.', {
+        errors: [{ name: 'issuer', reason: 'is not a configured issuer (see AUTH_ISSUERS)' }],
       });
     }
-    return operation(scope, { issuer: caller.issuer, userId: await user.validated() });
+    if (issuer !== caller.issuer && adminReach === 'own-issuer') {
+      return refuse(
+        'AUTH_ADMIN_REACH lets administrators act on users of their own issuer only.',
+        'other_issuer',
+      );
+    }
+    return operation(scope, { issuer, userId });
   });
   const route: RouteHandler = (request, context, state) =>
     !isAdminArea(request.params.area) || (state.ready && state.services.settings.adminRole === undefined)

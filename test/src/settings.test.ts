@@ -23,9 +23,14 @@ describe('loadSettings', () => {
     const settings = loadSettings(minimal);
     expect(settings.auth).toEqual({
       mode: 'jwt',
-      issuer: minimal.AUTH_ISSUER,
-      audiences: ['api://token-service'],
-      jwksUri: undefined,
+      issuers: [
+        {
+          issuer: minimal.AUTH_ISSUER,
+          audiences: ['api://token-service'],
+          jwksUri: undefined,
+          userClaim: 'oid',
+        },
+      ],
       userClaim: 'oid',
       requiredScope: undefined,
     });
@@ -53,7 +58,7 @@ describe('loadSettings', () => {
       TOKEN_ALLOWED_SCOPES: 'chat, voip,chat.join',
       TOKEN_DEFAULT_SCOPES: 'chat.join',
     });
-    expect(settings.auth.mode === 'jwt' && settings.auth.audiences).toEqual(['api://a', 'b']);
+    expect(settings.auth.mode === 'jwt' && settings.auth.issuers[0]?.audiences).toEqual(['api://a', 'b']);
     expect(settings.tokens.allowedScopes).toEqual(['chat', 'voip', 'chat.join']);
     expect(settings.tokens.defaultScopes).toEqual(['chat.join']);
   });
