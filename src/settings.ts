@@ -111,7 +111,8 @@ const storageConnectionString = z
 export const TENANT_PLACEHOLDER = '{tenantid}';
 /** `"tenants": ["*"]`: any tenant, said explicitly (logged as a warning at start-up). */
 export const ANY_TENANT = '*';
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** An Entra tenant id (`tid`): a GUID. */
+export const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EXAMPLE_TENANT = '00000000-0000-0000-0000-000000000000';
 
 /** An issuer or key-set URL that may carry {tenantid} once, in its path, and is a secure URL with it filled in. */
@@ -153,7 +154,7 @@ const issuerEntrySchema = z
         z
           .string()
           .trim()
-          .refine((value) => value === ANY_TENANT || GUID.test(value), 'must list tenant ids (GUIDs) or "*"'),
+          .refine((value) => value === ANY_TENANT || TENANT_ID.test(value), 'must list tenant ids (GUIDs) or "*"'),
       )
       .min(1, 'must name at least one tenant id, or "*" for any tenant')
       .optional(),

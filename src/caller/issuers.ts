@@ -1,4 +1,4 @@
-import { ANY_TENANT, type IssuerEntry, TENANT_PLACEHOLDER } from '../settings.js';
+import { ANY_TENANT, type IssuerEntry, TENANT_ID, TENANT_PLACEHOLDER } from '../settings.js';
 
 /** An issuer AUTH_MODE=jwt trusts (an AUTH_ISSUERS entry, or AUTH_ISSUER), with its user claim resolved. */
 export type TrustedIssuer = IssuerEntry & { userClaim: string };
@@ -80,8 +80,10 @@ export class IssuerDirectory {
   }
 }
 
+/** Listed tenants are GUIDs; "any tenant" still means any tenant id, never any string put into the issuer's path. */
 function tenantAllowed(entry: TrustedIssuer, tenant: string): boolean {
-  return entry.tenants === ANY_TENANT || (entry.tenants ?? []).includes(tenant.toLowerCase());
+  if (entry.tenants === ANY_TENANT) return TENANT_ID.test(tenant);
+  return (entry.tenants ?? []).includes(tenant.toLowerCase());
 }
 
 /** The template issuers that let any tenant in (`"tenants": ["*"]`): said explicitly, and warned about at start-up. */

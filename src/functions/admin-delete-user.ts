@@ -17,7 +17,7 @@ import { deleteAudited } from './identity-actions.js';
 async function deleteUser(scope: AuthenticatedScope, subject: UserKey): Promise<HttpResponseInit> {
   const result = await deleteAudited(scope, 'admin', subject);
   if (result.outcome === 'absent') {
-    throw new ProblemError('not-found', 'No user with this id has an ACS identity (under your issuer).');
+    throw new ProblemError('not-found', 'No user with this id has an ACS identity under that issuer.');
   }
   return { status: 204 };
 }

@@ -16,7 +16,7 @@ import { revokeAudited } from './identity-actions.js';
 async function revokeUser(scope: AuthenticatedScope, subject: UserKey): Promise<HttpResponseInit> {
   const result = await revokeAudited(scope, 'admin', subject);
   if (result.outcome === 'not_found') {
-    throw new ProblemError('not-found', 'No user with this id has an ACS identity (under your issuer).');
+    throw new ProblemError('not-found', 'No user with this id has an ACS identity under that issuer.');
   }
   return { status: 204 };
 }

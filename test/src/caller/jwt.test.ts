@@ -422,3 +422,77 @@ describe('the verified-token cache', () => {
     await expect(validator.authenticate(bearer(token))).resolves.toMatchObject({ roles: ['reader'] });
   });
 });
+
+describe('createJwtValidator with several issuers', () => {
+  const tenant1 = '11111111-1111-4111-8111-111111111111';
+  const tenant2 = '22222222-2222-4222-8222-222222222222';
+
+  /** Serves the dev issuer's JWKS at any path over real HTTP, recording the paths asked for. */
+  async function startPathRecordingKeys() {
+    const paths: string[] = [];
+    const server: Server = createServer(async (request, response) => {
+      paths.push(request.url ?? '');
+      const upstream = await fetch(issuer.jwksUri);
+      response.writeHead(200, { 'content-type': 'application/json' }).end(await upstream.text());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      base: `http://127.0.0.1:${port}`,
+      paths,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    };
+  }
+
+  it('fills a template key-set URL with the token’s tenant, and fetches no keys for a token it refuses', async () => {
+    const keys = await startPathRecordingKeys();
+    try {
+      const template = `${issuer.issuer}/{tenantid}/v2.0`;
+      const validator = createJwtValidator({
+        issuers: [
+          {
+            issuer: template,
+            audiences: ['api://multi'],
+            jwksUri: `${keys.base}/{tenantid}/keys`,
+            userClaim: 'oid',
+            tenants: [tenant1],
+          },
+          {
+            issuer: 'https://open.example/{tenantid}/',
+            audiences: ['api://open'],
+            jwksUri: `${keys.base}/open`,
+            userClaim: 'sub',
+            tenants: '*',
+          },
+        ],
+      });
+      const mint = (tid: string | undefined, iss: string, audience = 'api://multi') =>
+        issuer.mint({ oid: 'o', sub: 's', ...(tid ? { tid } : {}) }, { issuer: iss, audience });
+      const refused: [string, string][] = [
+        [await mint(tenant2, `${issuer.issuer}/${tenant2}/v2.0`), 'tenant_not_allowed'],
+        [await mint(tenant2, `${issuer.issuer}/${tenant1}/v2.0`), 'issuer_tenant_mismatch'],
+        [await mint(undefined, `${issuer.issuer}/${tenant1}/v2.0`), 'tenant_missing'],
+        [await mint(undefined, issuer.issuer), 'issuer_not_trusted'],
+        [await mint('contoso', 'https://open.example/contoso/', 'api://open'), 'tenant_not_allowed'],
+      ];
+      for (const [token, reason] of refused) {
+        expect((await refusal(validator.authenticate(bearer(token)))).reason).toBe(reason);
+      }
+      expect(keys.paths).toEqual([]);
+
+      await expect(
+        validator.authenticate(bearer(await mint(tenant1, `${issuer.issuer}/${tenant1}/v2.0`))),
+      ).resolves.toMatchObject({ issuer: `${issuer.issuer}/${tenant1}/v2.0`, userId: 'o' });
+      await expect(
+        validator.authenticate(bearer(await mint(tenant2, `https://open.example/${tenant2}/`, 'api://open'))),
+      ).resolves.toMatchObject({ issuer: `https://open.example/${tenant2}/`, userId: 's' });
+      expect(keys.paths).toEqual([`/${tenant1}/keys`, '/open']);
+    } finally {
+      await keys.close();
+    }
+  });
+});
