@@ -154,7 +154,10 @@ const issuerEntrySchema = z
         z
           .string()
           .trim()
-          .refine((value) => value === ANY_TENANT || TENANT_ID.test(value), 'must list tenant ids (GUIDs) or "*"'),
+          .refine(
+            (value) => value === ANY_TENANT || TENANT_ID.test(value),
+            'must list tenant ids (GUIDs) or "*"',
+          ),
       )
       .min(1, 'must name at least one tenant id, or "*" for any tenant')
       .optional(),
