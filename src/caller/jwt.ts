@@ -233,7 +233,7 @@ function hashOf(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
-/** Key sets kept at once; more than one per issuer only for templates, one per tenant seen. */
+/** Key sets kept at once: one per key-set URL, and one per issuer found by discovery (a template's per tenant). */
 const MAX_KEY_SOURCES = 1_000;
 
 /**
@@ -253,7 +253,8 @@ export function createJwtValidator(
   const directory = new IssuerDirectory(config.issuers);
   const keySets = new LruMap<string, IssuerKeys>(MAX_KEY_SOURCES);
   const keysFor = (source: KeySource) => {
-    const id = JSON.stringify([source.issuer, source.jwksUri]);
+    // A given key-set URL serves the same keys whichever issuer (or tenant) names it.
+    const id = source.jwksUri ?? `discovery:${source.issuer}`;
     let keys = keySets.get(id);
     if (keys === undefined) {
       keys = new IssuerKeys(source, keyOptions);
