@@ -115,8 +115,8 @@ function describeStore(settings: Settings, azurite: AzuriteTable | undefined): s
 /**
  * What `npm start` runs: the settings from local.settings.json overridden by the environment (as `func start`
  * does), an in-process ACS emulator when no ACS setting is given, a development identity provider when neither
- * AUTH_ISSUER nor AUTH_ISSUERS is given (in jwt mode), Azurite when the settings ask for development storage and nothing answers on
- * its port, and the local host on `port`.
+ * AUTH_ISSUER nor AUTH_ISSUERS is given (in jwt mode), Azurite when the settings ask for development storage and
+ * nothing answers on its port, and the local host on `port`.
  */
 export async function startDevelopment(options: {
   port: number;

@@ -102,9 +102,11 @@ const isAdminArea = (area: string | undefined) => area?.toLowerCase() === 'admin
 
 /**
  * An administration route for `action` on the user named by the `{userId}` route parameter (`source` path) or by
- * the JSON body's `userId` (`source` body), under the body's `issuer` or else the caller's own. Until AUTH_ADMIN_ROLE is set, the route answers exactly as an unknown path does (404, before any
- * authentication), so a deployment without administrators exposes nothing. Once set, callers must be verified and
- * hold that role in their `roles`; anyone else gets 403, and the refusal is audited.
+ * the JSON body's `userId` (`source` body), under the body's `issuer` or else the caller's own. Until
+ * AUTH_ADMIN_ROLE is set, the route answers exactly as an unknown path does (404, before any authentication), so a
+ * deployment without administrators exposes nothing. Once set, callers must be verified and hold that role in their
+ * roles; anyone else gets 403, and the refusal is audited. A named issuer must be a configured one (400), and
+ * AUTH_ADMIN_REACH=own-issuer refuses any but the caller's own (403, audited).
  */
 export function adminRoute(
   action: AuditAction,
