@@ -2,6 +2,7 @@ import type { TokenCredential } from '@azure/identity';
 import { AcsGateway, createIdentityClient } from './acs/client.js';
 import type { Services } from './app-services.js';
 import { createCallerValidator } from './caller/index.js';
+import { anyTenantIssuers } from './caller/issuers.js';
 import type { JwtValidatorOptions } from './caller/jwt.js';
 import { corsStep } from './http/cors.js';
 import type { ServicesState as ServicesStateOf } from './http/pipeline.js';
@@ -55,6 +56,13 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
       event: 'anonymous_mode',
       message:
         'AUTH_MODE=anonymous: every caller gets a new ACS identity and nobody is verified. Use this only for demos.',
+    });
+  }
+  for (const issuer of settings.auth.mode === 'jwt' ? anyTenantIssuers(settings.auth.issuers) : []) {
+    log('warning', {
+      event: 'any_tenant_issuer',
+      issuer,
+      message: `AUTH_ISSUERS lets users of every tenant in through ${issuer} ("tenants": ["*"]).`,
     });
   }
   if (settings.store.kind === 'memory') {

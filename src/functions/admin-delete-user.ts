@@ -17,7 +17,7 @@ import { deleteAudited } from './identity-actions.js';
 async function deleteUser(scope: UserScope, subject: UserKey): Promise<HttpResponseInit> {
   const result = await deleteAudited(scope, 'admin', subject);
   if (result.outcome === 'absent') {
-    throw new ProblemError('not-found', 'No user with this id has an ACS identity (under your issuer).');
+    throw new ProblemError('not-found', 'No user with this id has an ACS identity under that issuer.');
   }
   return { status: 204 };
 }
@@ -28,7 +28,7 @@ export const adminDeleteUserRoute: Route = defineRoute({
   route: `${ADMIN_AREA}/users/{userId}`,
   access: { admin: 'identity.delete' },
   inputs: { params: adminUserParamsSchema },
-  operation: (scope, inputs) => deleteUser(scope, adminSubject(scope, inputs)),
+  operation: (scope, inputs) => deleteUser(scope, adminSubject(scope, 'identity.delete', inputs)),
   docs: {
     summary: "Deletes a user's ACS identity and mapping (admins only; GDPR erasure)",
     description:
@@ -51,14 +51,15 @@ export const adminDeleteUserInBodyRoute: Route = defineRoute({
     params: adminAreaParamsSchema,
     body: { schema: adminUserBodySchema, missing: MISSING_USER_BODY },
   },
-  operation: (scope, inputs) => deleteUser(scope, adminSubject(scope, inputs)),
+  operation: (scope, inputs) => deleteUser(scope, adminSubject(scope, 'identity.delete', inputs)),
   docs: {
     summary: "Deletes any user's ACS identity and mapping, named in the body (admins only; GDPR erasure)",
     description:
       'As DELETE /admin/users/{userId}, with the user id in a JSON body, so every id the token path ever ' +
       'served can be named: `.` and `..`, lone surrogates (as \\uD800 escapes), and ids longer than a path ' +
-      'carries. POST, because a DELETE with a body is dropped by some proxies. 404 when that user has no ' +
-      'identity. Audited.',
+      'carries; `issuer` names a user of another configured issuer (default: the caller’s own; ' +
+      'AUTH_ADMIN_REACH may narrow it). POST, because a DELETE with a body is dropped by some proxies. 404 when ' +
+      'that user has no identity. Audited.',
     tags: ['Administration'],
     responses: { 204: { description: 'The user’s identity and mapping are gone.' } },
     problems: ['not-found', 'upstream-failure', 'unavailable'],

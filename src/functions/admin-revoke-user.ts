@@ -16,7 +16,7 @@ import { revokeAudited } from './identity-actions.js';
 async function revokeUser(scope: UserScope, subject: UserKey): Promise<HttpResponseInit> {
   const result = await revokeAudited(scope, 'admin', subject);
   if (result.outcome === 'not_found') {
-    throw new ProblemError('not-found', 'No user with this id has an ACS identity (under your issuer).');
+    throw new ProblemError('not-found', 'No user with this id has an ACS identity under that issuer.');
   }
   return { status: 204 };
 }
@@ -27,7 +27,7 @@ export const adminRevokeUserRoute: Route = defineRoute({
   route: `${ADMIN_AREA}/users/{userId}/revoke`,
   access: { admin: 'identity.revoke' },
   inputs: { params: adminUserParamsSchema },
-  operation: (scope, inputs) => revokeUser(scope, adminSubject(scope, inputs)),
+  operation: (scope, inputs) => revokeUser(scope, adminSubject(scope, 'identity.revoke', inputs)),
   docs: {
     summary: 'Revokes every token of a user (admins only)',
     description:
@@ -49,13 +49,14 @@ export const adminRevokeUserInBodyRoute: Route = defineRoute({
     params: adminAreaParamsSchema,
     body: { schema: adminUserBodySchema, missing: MISSING_USER_BODY },
   },
-  operation: (scope, inputs) => revokeUser(scope, adminSubject(scope, inputs)),
+  operation: (scope, inputs) => revokeUser(scope, adminSubject(scope, 'identity.revoke', inputs)),
   docs: {
     summary: 'Revokes every token of any user, named in the body (admins only)',
     description:
       'As POST /admin/users/{userId}/revoke, with the user id in a JSON body, so every id the token path ever ' +
       'served can be named: `.` and `..`, lone surrogates (as \\uD800 escapes), and ids longer than a path ' +
-      'carries. 404 when that user has no identity. Audited.',
+      'carries; `issuer` names a user of another configured issuer (default: the caller’s own; ' +
+      'AUTH_ADMIN_REACH may narrow it). 404 when that user has no identity. Audited.',
     tags: ['Administration'],
     responses: { 204: { description: 'The user’s earlier tokens no longer work.' } },
     problems: ['not-found', 'upstream-failure', 'unavailable'],
