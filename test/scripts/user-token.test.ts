@@ -82,6 +82,9 @@ function fakeEntra() {
           expires_in: 3600,
           ext_expires_in: 3600,
           access_token: accessToken,
+          refresh_token: 'refresh-token',
+          id_token: idToken,
+          client_info: clientInfo,
         });
       }
       return { status: 404, headers: {}, body: { error: 'not_found' } as T };
