@@ -7,6 +7,7 @@
  * serviceprincipal-post-serviceprincipals (POST /servicePrincipals { appId }). What a real tenant does beyond these
  * shapes (consent, policies that forbid app registration) was not run.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -252,5 +253,18 @@ describe('the preprovision hook', () => {
       'ENABLE_SOURCE_MAPS',
     ]);
     expect(problems.join('\n')).not.toMatch(/secret-scope-value|issuer\.example|maybe/);
+  });
+
+  it('runs as azd runs it: a bad value stops the hook with a non-zero exit, naming the variable only', () => {
+    const hook = (env: Record<string, string>) =>
+      spawnSync('npx', ['tsx', 'scripts/azd/preprovision.ts'], {
+        env: { ...process.env, ENTRA_APP_REGISTRATION: 'false', ...env },
+        encoding: 'utf8',
+      });
+    const refused = hook({ CORS_ALLOWED_ORIGINS: 'https://app.contoso.com/' });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/CORS_ALLOWED_ORIGINS must list origins/);
+    expect(refused.stderr).not.toContain('app.contoso.com');
+    expect(hook({ CORS_ALLOWED_ORIGINS: 'https://app.contoso.com' }).status).toBe(0);
   });
 });
