@@ -2,21 +2,19 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-/** Copies of infra/ with one file edited, for checks that the real compiler refuses something; removed by cleanUp. */
-export function infraCopies() {
-  const roots: string[] = [];
-  return {
-    async copy(file: string, edit: (text: string) => string): Promise<string> {
-      const root = await mkdtemp(path.join(tmpdir(), 'infra-copy-'));
-      roots.push(root);
-      await cp(path.resolve('infra'), path.join(root, 'infra'), {
-        recursive: true,
-        filter: (source) => !source.includes(`${path.sep}obj`),
-      });
-      const target = path.join(root, 'infra', file);
-      await writeFile(target, edit(await readFile(target, 'utf8')));
-      return root;
-    },
-    cleanUp: () => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))),
-  };
+/** A copy of infra/ with some files edited (path under infra/ → edit), for checks that the compiler refuses something. */
+export async function infraCopy(edits: Record<string, (text: string) => string>): Promise<{
+  root: string;
+  remove(): Promise<void>;
+}> {
+  const root = await mkdtemp(path.join(tmpdir(), 'infra-copy-'));
+  await cp(path.resolve('infra'), path.join(root, 'infra'), {
+    recursive: true,
+    filter: (source) => !source.includes(`${path.sep}obj`),
+  });
+  for (const [file, edit] of Object.entries(edits)) {
+    const target = path.join(root, 'infra', file);
+    await writeFile(target, edit(await readFile(target, 'utf8')));
+  }
+  return { root, remove: () => rm(root, { recursive: true, force: true }) };
 }

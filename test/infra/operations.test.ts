@@ -1,16 +1,14 @@
 /**
  * What an operator of the Flex Consumption app gets from `azd up`: scale knobs from the azd environment, cold starts
  * without source maps unless asked, alert rules on the service's own log lines, resource logs for Key Vault and
- * Storage, and platform CORS with exactly what the platform supports. Property names are checked by the real Bicep
- * compiler (test/infra/bicep-compiler.test.ts fails on any unknown property, BCP037, against its built-in types of
+ * Storage (and platform CORS, which has no max-age: test/infra/bicep-compiler.test.ts). Property names are checked
+ * by the real Bicep compiler (test/infra/bicep-compiler.test.ts fails on any unknown property, BCP037, against its built-in types of
  * Microsoft.Web/sites@2024-04-01, the same as Azure/bicep-types-az generated/web/microsoft.web/2024-04-01).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkBicep } from '../../scripts/bicep.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { INFRA_DIR, objectVariableKeys, withoutComments } from './bicep-text.js';
-import { infraCopies } from './infra-copy.js';
 
 let main: string;
 let api: string;
@@ -30,9 +28,6 @@ beforeAll(async () => {
 
 /** main.parameters.json's `${NAME=default}`: azd fills it from the environment. */
 const azdVariable = (inner: string) => `\${${inner}}`;
-
-const copies = infraCopies();
-afterAll(() => copies.cleanUp());
 
 describe('Flex Consumption scale knobs come from the azd environment', () => {
   it.each([
@@ -119,23 +114,5 @@ describe('resource logs', () => {
         ),
       );
     }
-  });
-});
-
-/**
- * Platform CORS: the host builds its policy from the platform's list and nothing else
- * (Azure/azure-functions-host src/WebJobs.Script.WebHost/Configuration/CorsOptionsSetup.cs: new
- * CorsPolicyBuilder(allowedOrigins), AllowCredentials when asked, no SetPreflightMaxAge), and siteConfig.cors has
- * only allowedOrigins and supportCredentials: no preflight max-age can be set on Flex Consumption, so browsers use
- * their own default (5 s in Chromium). The origins themselves are checked before provisioning (scripts/azd/
- * preprovision.ts, test/infra/entra-app.test.ts).
- */
-describe('platform CORS', () => {
-  it('has no max-age to set: the compiler refuses one in siteConfig.cors', async () => {
-    const root = await copies.copy('app/api.bicep', (text) =>
-      text.replace('supportCredentials: false', 'supportCredentials: false\n        maxAge: 600'),
-    );
-    const { diagnostics: found } = await checkBicep(root, { lint: false });
-    expect(found.join('\n')).toMatch(/maxAge.*(not allowed|BCP037)|BCP037.*maxAge/);
   });
 });
