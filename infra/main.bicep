@@ -306,3 +306,9 @@ output SERVICE_API_URI string = api.outputs.uri
 output COMMUNICATION_SERVICES_ENDPOINT string = communication.outputs.endpoint
 output IDENTITY_STORE_ENDPOINT string = storage.outputs.tableEndpoint
 output AZURE_CLIENT_ID string = apiIdentity.outputs.clientId
+// What a client needs besides SERVICE_API_URI; the preprovision hook also keeps ENTRA_API_CLIENT_ID, ENTRA_API_SCOPE
+// and ENTRA_TENANT_ID in the azd environment (`azd env get-values`).
+output AUTH_ISSUER string = authIssuer
+output AUTH_AUDIENCE string = authAudience
+output AUTH_REQUIRED_SCOPE string = authRequiredScope
+output AUTH_ADMIN_ROLE string = authAdminRole
