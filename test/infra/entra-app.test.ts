@@ -207,7 +207,9 @@ describe('the preprovision hook', () => {
     expect(registersEntraApp({ AUTH_AUDIENCE: 'api://mine' })).toBe(false);
     expect(registersEntraApp({ AUTH_AUDIENCE: 'x', ENTRA_API_CLIENT_ID: 'x' })).toBe(true);
     expect(registersEntraApp({ ENTRA_APP_REGISTRATION: 'false' })).toBe(false);
-    expect(registersEntraApp({ AUTH_ISSUERS: '[{"issuer":"https://a.example/","audience":"x"}]' })).toBe(false);
+    expect(registersEntraApp({ AUTH_ISSUERS: '[{"issuer":"https://a.example/","audience":"x"}]' })).toBe(
+      false,
+    );
   });
 
   it('refuses platform CORS origins the host would never match (trailing slash, path, wildcard, plain http)', async () => {
