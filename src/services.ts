@@ -8,7 +8,7 @@ import { type FailedAuthenticationLimit, failedAuthenticationLimit, userLimit } 
 import { preflightMethods } from './http/route-table.js';
 import { createIdentityStore } from './identities/create-store.js';
 import type { IdentityStore } from './identities/identity-store.js';
-import { createRateLimitStore } from './limits/create-rate-limit-store.js';
+import { UserRows } from './identities/user-row.js';
 import { consoleLogger, type Logger } from './log.js';
 import { routes } from './routes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
@@ -24,6 +24,8 @@ export interface Services {
   readonly callerValidator: CallerValidator;
   /** Every user's record; read once per request, never cached, so every instance sees every change at once. */
   readonly store: IdentityStore;
+  /** The user's row, its one owner: every change to it, with the shared per-user limit it carries. */
+  readonly rows: UserRows;
   /** Tokens issued earlier, handed back to a user asking again (TOKEN_REUSE); undefined when off. */
   readonly reuse: TokenReuse | undefined;
   /** The request steps whose state outlives a request; src/http/pipeline.ts puts them in order around each route. */
@@ -39,17 +41,12 @@ export interface Services {
  * TOKEN_REUSE's adapter: shared through the identity store when tokens can be sealed (src/tokens/sealing), else
  * kept in this instance's memory; undefined when reuse is off.
  */
-function createTokenReuse(
-  settings: Settings,
-  store: IdentityStore,
-  log: Logger,
-  share: boolean,
-): TokenReuse | undefined {
+function createTokenReuse(settings: Settings, log: Logger, share: boolean): TokenReuse | undefined {
   const { reuse } = settings.tokens;
   if (!reuse.enabled) return undefined;
   const sealer = share ? createTokenSealer(settings, log) : undefined;
   const options = { maxEntries: reuse.maxEntries };
-  return sealer ? new SharedTokenReuse(store, sealer, options) : new InstanceTokenReuse(options);
+  return sealer ? new SharedTokenReuse(sealer, options) : new InstanceTokenReuse(options);
 }
 
 /** Either working services, or the names of the settings that keep the service from working (never values). */
@@ -88,7 +85,8 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
     acsGateway: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
     callerValidator: createCallerValidator(settings.auth, options.jwt),
     store,
-    reuse: createTokenReuse(settings, store, log, options.shareReusableTokens ?? true),
+    rows: new UserRows(store, { perMinute }),
+    reuse: createTokenReuse(settings, log, options.shareReusableTokens ?? true),
     failedAuthenticationLimit: failedAuthenticationLimit({ perMinute }),
     steps: {
       cors: corsStep({
@@ -96,7 +94,7 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         platformOrigins: settings.cors.platformOrigins,
         routeMethods: preflightMethods(() => routes),
       }),
-      userLimit: userLimit({ perMinute, users: createRateLimitStore(settings.store, perMinute) }),
+      userLimit: userLimit({ perMinute }),
     },
   };
 }

@@ -92,7 +92,7 @@ export async function issueToken({
 
   const grant = caller.anonymous
     ? await issueTokenForAnonymous(acs, order)
-    : await issueTokenForUser({ store: services.store, acs, log, reuse: services.reuse }, caller, order);
+    : await issueTokenForUser({ rows: services.rows, acs, log, reuse: services.reuse }, caller, order);
 
   const body: z.input<typeof tokenResponseSchema> = {
     user: { communicationUserId: grant.communicationUserId },

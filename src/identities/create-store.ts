@@ -55,6 +55,10 @@ class TableReadyGate implements IdentityStore {
   ping() {
     return this.use(() => this.table.ping());
   }
+
+  now() {
+    return this.table.now();
+  }
 }
 
 /** The identity store IDENTITY_STORE selects. */
