@@ -96,13 +96,14 @@ export async function revokeUserTokens(deps: LifecycleDependencies, user: UserKe
 export async function deleteUserIdentity(deps: LifecycleDependencies, user: UserKey): Promise<DeleteResult> {
   let current = await deps.rows.read(user);
   let result: DeleteResult = { outcome: 'absent' };
+  const deleted = new Set<string>();
   for (;;) {
     if (deps.acs.remainingMs() <= 0) {
       throw new IdentityStoreUnavailableError("The user's record kept changing; giving up for now");
     }
     const record = current?.record;
     if (!current || !record || (!hasIdentity(record) && !isClaim(record))) return result;
-    if (hasIdentity(record)) {
+    if (hasIdentity(record) && !deleted.has(record.communicationUserId)) {
       const { communicationUserId } = record;
       deps.rows.check(current, 'delete');
       let outcome: 'deleted' | 'identity_already_gone' = 'deleted';
@@ -112,8 +113,9 @@ export async function deleteUserIdentity(deps: LifecycleDependencies, user: User
         if (!isIdentityGone(error)) throw error;
         outcome = 'identity_already_gone';
       }
+      deleted.add(communicationUserId);
       result = { outcome, communicationUserId };
-    } else if (result.outcome === 'absent') {
+    } else if (!hasIdentity(record) && result.outcome === 'absent') {
       result = { outcome: 'deleted' };
     }
     const erased = await deps.rows.write(user, current, tombstoneOf(user, record), {
