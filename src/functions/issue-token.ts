@@ -121,7 +121,7 @@ export const issueTokenRoute: RouteDefinition = {
         body: tokenResponseSchema,
       },
     },
-    problems: ['forbidden', 'upstream-failure', 'unavailable'],
+    problems: ['forbidden', 'not-found', 'upstream-failure', 'unavailable'],
     methods: {
       GET: {
         summary: "A token for the caller's one ACS identity (query string, as in the ACS tutorial)",

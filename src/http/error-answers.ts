@@ -90,9 +90,8 @@ const answers = {
   }),
   ERR_ERASED_MEANWHILE: (_error: ErasedMeanwhileError) => ({
     problem: {
-      type: 'unavailable',
-      detail: 'Your ACS identity was erased while this request ran. Retry to start afresh.',
-      headers: { 'Retry-After': '1' },
+      type: 'not-found',
+      detail: 'Your ACS identity was erased while this request ran. A new request creates a new one.',
     },
     outcome: 'erased_meanwhile',
   }),
