@@ -1,5 +1,4 @@
-import type { Settings } from '../settings.js';
-import { tableClientFor } from '../storage/table-client.js';
+import { type TableConnection, tableClientFor } from '../storage/table-client.js';
 import {
   type IdentityRecord,
   type IdentityStore,
@@ -61,8 +60,13 @@ class TableReadyGate implements IdentityStore {
   }
 }
 
+/** Where the identity store keeps its rows (IDENTITY_STORE and its settings). */
+export type IdentityStoreOptions =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'table'; readonly connection: TableConnection; readonly tableName: string };
+
 /** The identity store IDENTITY_STORE selects. */
-export function createIdentityStore(store: Settings['store']): IdentityStore {
+export function createIdentityStore(store: IdentityStoreOptions): IdentityStore {
   if (store.kind === 'memory') return new MemoryIdentityStore();
   return new TableReadyGate(new TableIdentityStore(tableClientFor(store.connection, store.tableName)));
 }
