@@ -216,8 +216,9 @@ class ClaimWatch {
 const ANSWER_LOST = new Set(['acs_timeout', 'acs_unreachable']);
 
 /**
- * Creates the identity under the claim `claimed` holds and records it, within the request's budget if it can; if
- * the budget runs out first, answers IdentityPendingError (503, Retry-After) and lets the create run on.
+ * Creates the identity under the claim `claimed` holds and records it. The request's budget bounds the wait for
+ * ACS's answer, as it bounds every ACS call (the store's writes have budgets of their own): if it runs out first,
+ * the request answers IdentityPendingError (503, Retry-After) and the create runs on.
  */
 async function createUnderClaim(
   deps: ProvisioningDependencies,
@@ -227,9 +228,13 @@ async function createUnderClaim(
   generation: number,
   claimed: Versioned,
 ): Promise<TokenGrant> {
-  const inFlight = createAndRecord(deps, timing, user, order, generation, claimed);
-  inFlight.catch(() => undefined); // answered below, or logged there if the request has answered already
-  const budget = Math.max(0, deps.acs.remainingMs() - WAIT_MARGIN_MS);
+  let answered!: () => void;
+  const acsAnswered = new Promise<void>((resolve) => {
+    answered = resolve;
+  });
+  const inFlight = createAndRecord(deps, timing, user, order, generation, claimed, answered);
+  inFlight.catch(() => undefined); // answered below, or dropped once the request has answered already
+  const budget = Math.max(0, deps.acs.remainingMs());
   let timer: NodeJS.Timeout | undefined;
   const outOfTime = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -238,10 +243,11 @@ async function createUnderClaim(
     }, budget);
   });
   try {
-    return await Promise.race([inFlight, outOfTime]);
+    await Promise.race([acsAnswered, inFlight, outOfTime]);
   } finally {
     clearTimeout(timer);
   }
+  return inFlight;
 }
 
 /**
@@ -256,6 +262,7 @@ async function createAndRecord(
   order: TokenOrder,
   generation: number,
   claimed: Versioned,
+  answered: () => void = () => undefined,
 ): Promise<TokenGrant> {
   const deadline = performance.now() + timing.inFlightMs;
   const lease = new ClaimLease(deps.rows, user, claimed, timing);
@@ -264,6 +271,7 @@ async function createAndRecord(
   try {
     created = await deps.acs.createIdentityWithToken(order.scopes, order.expiresInMinutes, timing.inFlightMs);
   } catch (error) {
+    answered();
     const held = await lease.stop();
     if (error instanceof AcsUnavailableError && ANSWER_LOST.has(error.reason)) {
       // ACS may have created it after all; nothing can find it again (no listing, no idempotent create).
@@ -272,6 +280,7 @@ async function createAndRecord(
     await deps.rows.write(user, held, releasedClaim(user, held.record)).catch(() => undefined);
     throw error;
   }
+  answered();
   const held = await lease.stop();
   const owner = await recordIdentity(deps, user, order, generation, held, created, requestedAt, deadline);
   if (owner === created.communicationUserId) return created;

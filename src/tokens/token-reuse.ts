@@ -67,18 +67,14 @@ export function usable(entry: KeptEntry, record: IdentityRecord, now: number): b
   );
 }
 
-/** Whether a token just issued under `record` may be kept at all. */
-function keepable(grant: TokenGrant, requestedAt: number, record: IdentityRecord, now: number): boolean {
-  return usable(
-    {
-      communicationUserId: grant.communicationUserId,
-      revocation: record.revocation ?? 0,
-      expiresAt: grant.expiresOn.getTime(),
-      requestedAt,
-    },
-    record,
-    now,
-  );
+/** What is kept of a token just issued under `record`. */
+function entryOf(grant: TokenGrant, requestedAt: number, record: IdentityRecord): KeptEntry {
+  return {
+    communicationUserId: grant.communicationUserId,
+    revocation: record.revocation ?? 0,
+    expiresAt: grant.expiresOn.getTime(),
+    requestedAt,
+  };
 }
 
 interface InstanceEntry extends KeptEntry {
@@ -116,14 +112,9 @@ export class InstanceTokenReuse implements TokenReuse {
     requestedAt: number,
     record: IdentityRecord,
   ): Promise<undefined> {
-    if (!keepable(grant, requestedAt, record, requestedAt)) return undefined;
-    this.#entries.set(`${userKeyOf(user)}${orderKeyOf(order)}`, {
-      grant: { ...grant },
-      communicationUserId: grant.communicationUserId,
-      revocation: record.revocation ?? 0,
-      expiresAt: grant.expiresOn.getTime(),
-      requestedAt,
-    });
+    const entry = entryOf(grant, requestedAt, record);
+    if (!usable(entry, record, requestedAt)) return undefined;
+    this.#entries.set(`${userKeyOf(user)}${orderKeyOf(order)}`, { ...entry, grant: { ...grant } });
     return undefined;
   }
 }
@@ -183,7 +174,8 @@ export class SharedTokenReuse implements TokenReuse {
     record: IdentityRecord,
   ): Promise<string | undefined> {
     const { communicationUserId } = grant;
-    if (!keepable(grant, requestedAt, record, requestedAt)) return undefined;
+    const entry = entryOf(grant, requestedAt, record);
+    if (!usable(entry, record, requestedAt)) return undefined;
     const key = orderKeyOf(order);
     const kept = (await this.#open(record)).filter(
       (entry) => entry.order !== key && usable({ communicationUserId, ...entry }, record, requestedAt),
@@ -193,8 +185,8 @@ export class SharedTokenReuse implements TokenReuse {
       {
         order: key,
         token: grant.token,
-        revocation: record.revocation ?? 0,
-        expiresAt: grant.expiresOn.getTime(),
+        revocation: entry.revocation,
+        expiresAt: entry.expiresAt,
         requestedAt,
       },
     ];

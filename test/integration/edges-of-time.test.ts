@@ -1,11 +1,10 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { devUserIds } from '../../dev/dev-issuer.js';
 import type { IdentityRecord } from '../../src/identities/identity-store.js';
 import { TableIdentityStore } from '../../src/identities/table/table-identity-store.js';
 import { type Cluster, type Instance, startCluster } from '../support/cluster.js';
+import { startStorageRelay } from '../support/storage-relay.js';
 
 /**
  * Issue 18 with real processes: three service instances over one Azurite table and one ACS emulator, with a holder
@@ -103,59 +102,6 @@ const settled = async () => (await rows()).every((row) => row.claimId === undefi
 async function orphansSince(before: Set<string>): Promise<string[]> {
   const named = new Set((await rows()).map((row) => row.communicationUserId));
   return (await emulatorIdentities()).filter((id) => !before.has(id) && !named.has(id));
-}
-
-/**
- * A relay in front of Azurite that counts the reads and writes of the deployment's tables and can drop every write
- * to the identity table.
- */
-async function startStorageRelay(target: URL, table: string) {
-  const counts = { reads: 0, writes: 0 };
-  let dropWrites = false;
-  const server: Server = createServer((request, response) => {
-    const url = request.url ?? '';
-    // The identity table itself, or any table the deployment names after it (a limits table, the sealing keys).
-    const onIdentityTable = new RegExp(`/${table}(\\(|\\?|$)`).test(url);
-    const onDeploymentTable = url.includes(`/${table}`);
-    const write = request.method !== 'GET' && request.method !== 'HEAD';
-    if (onIdentityTable && write && dropWrites) {
-      request.socket.destroy();
-      return;
-    }
-    if (onDeploymentTable) counts[write ? 'writes' : 'reads']++;
-    const upstream = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: request.method,
-        path: request.url,
-        headers: request.headers,
-      },
-      (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      },
-    );
-    upstream.on('error', () => request.socket.destroy());
-    request.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    counts,
-    connectionString: inject('azuriteConnectionString').replace(
-      /TableEndpoint=http:\/\/127\.0\.0\.1:\d+/,
-      `TableEndpoint=http://127.0.0.1:${port}`,
-    ),
-    dropWrites(on: boolean) {
-      dropWrites = on;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }
 
 const azuriteTableEndpoint = () =>
@@ -320,18 +266,20 @@ describe('a hot user', () => {
 
 describe('a revoke that fails half way', () => {
   it('never lets a revoked token out when the revoking instance cannot write the row (issue 18, point 6)', async () => {
-    const relay = await startStorageRelay(azuriteTableEndpoint(), cluster.env.IDENTITY_TABLE_NAME!);
+    const relay = await startStorageRelay(azuriteTableEndpoint(), {
+      table: cluster.env.IDENTITY_TABLE_NAME!,
+    });
     try {
       await withInstances(
-        [{ IDENTITY_STORE_CONNECTION_STRING: relay.connectionString }],
+        [{ IDENTITY_STORE_CONNECTION_STRING: relay.relayed(inject('azuriteConnectionString')) }],
         async ([revoker]) => {
           const [a, b] = cluster.instances;
           const [user] = names('revoke', 1);
           const first = await tokenFrom(a!, user!);
           expect((await tokenFrom(b!, user!)).token).toBe(first.token); // kept for reuse
-          relay.dropWrites(true);
+          relay.setMode('drop-writes');
           const revoked = await revokeAs(revoker!, user!);
-          relay.dropWrites(false);
+          relay.setMode('pass');
           const later = await Promise.all(
             Array.from({ length: 10 }, (_, i) => tokenFrom(i % 2 ? a! : b!, user!)),
           );
@@ -354,10 +302,12 @@ describe('a revoke that fails half way', () => {
 
 describe('what a token costs the table (issue 21)', () => {
   it("a new user's first token costs at most 2 writes; a known user's reused token 1 read and 0 writes", async () => {
-    const relay = await startStorageRelay(azuriteTableEndpoint(), cluster.env.IDENTITY_TABLE_NAME!);
+    const relay = await startStorageRelay(azuriteTableEndpoint(), {
+      table: cluster.env.IDENTITY_TABLE_NAME!,
+    });
     try {
       await withInstances(
-        [{ IDENTITY_STORE_CONNECTION_STRING: relay.connectionString }],
+        [{ IDENTITY_STORE_CONNECTION_STRING: relay.relayed(inject('azuriteConnectionString')) }],
         async ([counted]) => {
           const [user] = names('counted', 1);
           const before = { ...relay.counts };

@@ -1,5 +1,3 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
 import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
@@ -21,70 +19,16 @@ import {
 } from '../../../src/identities/provisioning.js';
 import { ErasedMeanwhileError, UserRows } from '../../../src/identities/user-row.js';
 import type { Logger } from '../../../src/log.js';
+import { startStorageRelay } from '../../support/storage-relay.js';
 
-type RelayMode = 'pass' | 'drop-inserts' | 'drop-replaces' | 'lose-replace-answers' | 'down';
-
-/**
- * A real HTTP hop in front of Azurite that can fail entity writes: inserts (POST) or replaces (PUT) dropped before
- * they reach storage, or replaces applied by storage with the answer lost on the way back (the ambiguous failure).
- */
-async function startStorageRelay(target: URL) {
-  let mode: RelayMode = 'pass';
-  const isInsert = (method?: string, url?: string) =>
-    method === 'POST' && !/\/Tables(\?|$)/.test(url ?? '') && !(url ?? '').includes('$batch');
-  const isReplace = (method?: string) => method === 'PUT';
-  const server: Server = createServer((request, response) => {
-    const drop =
-      mode === 'down' ||
-      (mode === 'drop-inserts' && isInsert(request.method, request.url)) ||
-      (mode === 'drop-replaces' && isReplace(request.method));
-    if (drop) {
-      request.socket.destroy();
-      return;
-    }
-    const loseAnswer = mode === 'lose-replace-answers' && isReplace(request.method);
-    const upstream = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: request.method,
-        path: request.url,
-        headers: request.headers,
-      },
-      (answer) => {
-        if (loseAnswer) {
-          answer.resume();
-          answer.on('end', () => request.socket.destroy());
-          return;
-        }
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      },
-    );
-    upstream.on('error', () => request.socket.destroy());
-    request.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    setMode: (next: RelayMode) => {
-      mode = next;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
+type StorageRelay = Awaited<ReturnType<typeof startStorageRelay>>;
 
 const logs: Parameters<Logger>[] = [];
 const log: Logger = (...args) => logs.push(args);
 
 let emulator: RunningEmulator;
 let gateway: AcsGateway;
-let relay: Awaited<ReturnType<typeof startStorageRelay>>;
+let relay: StorageRelay;
 let relayedStore: IdentityStore;
 
 async function activeIdentities(): Promise<string[]> {
@@ -144,10 +88,7 @@ beforeAll(async () => {
     tableName: `Prov${Date.now()}`,
     connection: {
       kind: 'connectionString',
-      connectionString: azurite.replace(
-        /TableEndpoint=http:\/\/127\.0\.0\.1:\d+/,
-        `TableEndpoint=http://127.0.0.1:${relay.port}`,
-      ),
+      connectionString: relay.relayed(azurite),
     },
   });
 });
