@@ -28,21 +28,7 @@ afterAll(async () => {
 const names = (label: string, count: number) =>
   Array.from({ length: count }, (_, index) => `${label}-${++run}-${index}`);
 
-interface Answer {
-  status: number;
-  token?: string;
-  communicationUserId?: string;
-}
-
-async function tokenFrom(instance: Instance, user: string): Promise<Answer> {
-  const response = await cluster.requestToken(instance, user);
-  if (response.status !== 200) {
-    await response.arrayBuffer();
-    return { status: response.status };
-  }
-  const body = (await response.json()) as { token: string; user: { communicationUserId: string } };
-  return { status: 200, token: body.token, communicationUserId: body.user.communicationUserId };
-}
+const tokenFrom = (instance: Instance, user: string) => cluster.tokenAnswer(instance, user);
 
 async function eraseAs(instance: Instance, user: string): Promise<number> {
   const response = await fetch(`${instance.url}/api/identity`, {
