@@ -3,6 +3,7 @@ import { routeDefiner } from './http/define-route.js';
 import type { AuthenticatedScope, PipelineServices, RequestScope } from './http/pipeline.js';
 import type { RouteDefinition } from './http/route-table.js';
 import type { IdentityStore } from './identities/identity-store.js';
+import type { UserRows } from './identities/user-row.js';
 import type { Settings } from './settings.js';
 import type { TokenReuse } from './tokens/token-reuse.js';
 
@@ -17,6 +18,8 @@ export interface Services extends PipelineServices {
   readonly acsGateway: AcsGateway;
   /** Every user's record; read once per request, never cached, so every instance sees every change at once. */
   readonly store: IdentityStore;
+  /** The user's row, its one owner: every change to it, with the shared per-user limit it carries. */
+  readonly rows: UserRows;
   /** Tokens issued earlier, handed back to a user asking again (TOKEN_REUSE); undefined when off. */
   readonly reuse: TokenReuse | undefined;
 }

@@ -10,7 +10,7 @@ import { failedAuthenticationLimit, userLimit } from './http/rate-limit.js';
 import { preflightMethods } from './http/route-table.js';
 import { createIdentityStore } from './identities/create-store.js';
 import type { IdentityStore } from './identities/identity-store.js';
-import { createRateLimitStore } from './limits/create-rate-limit-store.js';
+import { UserRows } from './identities/user-row.js';
 import { consoleLogger, type Logger } from './log.js';
 import { routes } from './routes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
@@ -29,7 +29,6 @@ export type ServicesState = ServicesStateOf<Services>;
  */
 function createTokenReuse(
   settings: Settings,
-  store: IdentityStore,
   log: Logger,
   credential: TokenCredential,
   share: boolean,
@@ -38,7 +37,7 @@ function createTokenReuse(
   if (!reuse.enabled) return undefined;
   const sealer = share ? createTokenSealer(settings, log, { credential }) : undefined;
   const options = { maxEntries: reuse.maxEntries };
-  return sealer ? new SharedTokenReuse(store, sealer, options) : new InstanceTokenReuse(options);
+  return sealer ? new SharedTokenReuse(sealer, options) : new InstanceTokenReuse(options);
 }
 
 export interface ServicesOptions {
@@ -81,7 +80,8 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
     acsGateway: new AcsGateway(createIdentityClient(settings.acs, credential), settings.requestTimeoutMs),
     callerValidator: createCallerValidator(settings.auth, options.jwt),
     store,
-    reuse: createTokenReuse(settings, store, log, credential, options.shareReusableTokens ?? true),
+    rows: new UserRows(store, { perMinute }),
+    reuse: createTokenReuse(settings, log, credential, options.shareReusableTokens ?? true),
     failedAuthenticationLimit: failedAuthenticationLimit({ perMinute }),
     steps: {
       cors: corsStep({
@@ -89,7 +89,7 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         platformOrigins: settings.cors.platformOrigins,
         routeMethods: preflightMethods(() => routes),
       }),
-      userLimit: userLimit({ perMinute, users: createRateLimitStore(settings.store, perMinute, credential) }),
+      userLimit: userLimit({ perMinute }),
     },
   };
 }

@@ -88,12 +88,19 @@ export class AcsSession implements AcsUsage {
     return this.deadline - Date.now();
   }
 
+  /**
+   * Creates an identity with its token, within the request's budget, or within `budgetMs` of its own: a create whose
+   * answer must reach the identity store is not cut off when the request has to answer (src/identities/provisioning.ts).
+   */
   async createIdentityWithToken(
     scopes: readonly AcsScope[],
     expiresInMinutes: number,
+    budgetMs?: number,
   ): Promise<CreatedIdentity> {
-    const { user, token, expiresOn } = await this.call((abortSignal) =>
-      this.client.createUserAndToken([...scopes], { tokenExpiresInMinutes: expiresInMinutes, abortSignal }),
+    const { user, token, expiresOn } = await this.call(
+      (abortSignal) =>
+        this.client.createUserAndToken([...scopes], { tokenExpiresInMinutes: expiresInMinutes, abortSignal }),
+      budgetMs === undefined ? this.deadline : Date.now() + budgetMs,
     );
     return { communicationUserId: user.communicationUserId, token, expiresOn };
   }

@@ -20,7 +20,7 @@ export function durableUser(caller: Principal): UserKey {
 }
 
 function dependencies({ services, acs }: UserScope): LifecycleDependencies {
-  return { store: services.store, acs };
+  return { rows: services.rows, acs };
 }
 
 /** Revokes `subject`'s tokens for the caller (the subject itself, or an admin), audited. */

@@ -70,7 +70,7 @@ export async function issueToken(
 
   const grant = caller.anonymous
     ? await issueTokenForAnonymous(acs, order)
-    : await issueTokenForUser({ store: services.store, acs, log, reuse: services.reuse }, caller, order);
+    : await issueTokenForUser({ rows: services.rows, acs, log, reuse: services.reuse }, caller, order);
 
   const body: z.input<typeof tokenResponseSchema> = {
     user: { communicationUserId: grant.communicationUserId },
@@ -100,7 +100,7 @@ export const issueTokenRoute: Route = defineRoute({
         body: tokenResponseSchema,
       },
     },
-    problems: ['forbidden', 'upstream-failure', 'unavailable'],
+    problems: ['forbidden', 'not-found', 'upstream-failure', 'unavailable'],
     methods: {
       GET: { summary: "A token for the caller's one ACS identity (query string, as in the ACS tutorial)" },
     },

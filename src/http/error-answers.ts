@@ -3,6 +3,7 @@ import type { AuthenticationError, KeysUnavailableError } from '../caller/princi
 import type { IdentityStoreUnavailableError } from '../identities/identity-store.js';
 import type { IdentityPendingError } from '../identities/provisioning.js';
 import { storeUnavailableDetail } from '../identities/unavailable-detail.js';
+import type { ErasedMeanwhileError, UserLimitExceededError } from '../identities/user-row.js';
 import type { Settings } from '../settings.js';
 import type { ProblemError, ProblemInit } from './problem.js';
 
@@ -81,6 +82,21 @@ const answers = {
       headers: { 'Retry-After': '1' },
     },
     outcome: 'identity_pending',
+  }),
+  ERR_USER_LIMIT: (error: UserLimitExceededError) => ({
+    problem: {
+      type: 'too-many-requests',
+      detail: 'Too many requests for this user. Retry after the indicated time.',
+      headers: { 'Retry-After': String(error.retryAfterSeconds) },
+    },
+    outcome: 'too-many-requests',
+  }),
+  ERR_ERASED_MEANWHILE: (_error: ErasedMeanwhileError) => ({
+    problem: {
+      type: 'not-found',
+      detail: 'Your ACS identity was erased while this request ran. A new request creates a new one.',
+    },
+    outcome: 'erased_meanwhile',
   }),
 } satisfies Record<string, (error: never, settings: AnswerSettings) => ErrorAnswer>;
 

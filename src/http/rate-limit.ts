@@ -1,7 +1,5 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { userKeyOf } from '../identities/identity-store.js';
-import { MemoryRateLimitStore } from '../limits/memory-rate-limit-store.js';
-import type { RateLimitStore } from '../limits/rate-limit-store.js';
 import { type Admission, type Clock, DEFAULT_MAX_BUCKETS, TokenBuckets } from '../shared/token-buckets.js';
 import { clientAddress } from './client-address.js';
 import type { RequestScope, Step } from './pipeline.js';
@@ -10,8 +8,6 @@ import { problem } from './problem.js';
 export interface RateLimitOptions {
   /** RATE_LIMIT_PER_MINUTE: requests per minute per verified user, and failed authentications per client address. */
   perMinute: number;
-  /** Where the per-user buckets live; default this instance's memory. */
-  users?: RateLimitStore;
   maxBuckets?: number;
   now?: Clock;
 }
@@ -59,7 +55,7 @@ export function failedAuthenticationLimit({
   perMinute,
   maxBuckets = DEFAULT_MAX_BUCKETS,
   now,
-}: Omit<RateLimitOptions, 'users'>) {
+}: RateLimitOptions) {
   const buckets = new TokenBuckets({ perMinute, maxBuckets, ...(now ? { now } : {}) });
   /** Runs `verify` within the address's limit: a 429 answer when the address has none left, else undefined. */
   return async (
@@ -92,23 +88,19 @@ export function failedAuthenticationLimit({
 export type FailedAuthenticationLimit = ReturnType<typeof failedAuthenticationLimit>;
 
 /**
- * The per-user limit: one bucket per verified user (issuer + user id), spent by every authenticated request, in
- * `users`: shared by every instance when the identity store is a table, this instance's memory otherwise. Runs
- * after `authenticate`, before the operation, so before any ACS call.
+ * The per-instance per-user limit: one bucket per verified user (issuer + user id) in this instance's memory, spent
+ * by every authenticated request, after `authenticate` and before the operation. It guards what costs no ACS call
+ * and no write (a token handed back from the row, a read of the identity); what costs ACS is also limited across
+ * every instance, by the shared limit the user's row carries (src/limits/row-limit.ts), without a write of its own.
  */
-export function userLimit({
-  perMinute,
-  users,
-  maxBuckets = DEFAULT_MAX_BUCKETS,
-  now,
-}: RateLimitOptions): Step {
-  const userBuckets = users ?? new MemoryRateLimitStore({ perMinute, maxBuckets, ...(now ? { now } : {}) });
+export function userLimit({ perMinute, maxBuckets = DEFAULT_MAX_BUCKETS, now }: RateLimitOptions): Step {
+  const userBuckets = new TokenBuckets({ perMinute, maxBuckets, ...(now ? { now } : {}) });
   return async (scope, next) => {
     const { caller } = scope;
     if (!caller) throw new Error('userLimit runs after authenticate');
     // An anonymous caller is a new random user on every call (AUTH_MODE=anonymous): only its address is stable.
     const key = caller.anonymous ? `address ${addressOf(scope)}` : userKeyOf(caller);
-    const admission = await userBuckets.take(key);
+    const admission = userBuckets.take(key);
     if (!admission.allowed) {
       return tooManyRequests(
         scope,

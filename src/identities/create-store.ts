@@ -1,6 +1,5 @@
 import type { TokenCredential } from '@azure/identity';
-import type { Settings } from '../settings.js';
-import { tableClientFor } from '../shared/table-client.js';
+import { type TableConnection, tableClientFor } from '../shared/table-client.js';
 import {
   type IdentityRecord,
   type IdentityStore,
@@ -56,10 +55,19 @@ class TableReadyGate implements IdentityStore {
   ping() {
     return this.use(() => this.table.ping());
   }
+
+  now() {
+    return this.table.now();
+  }
 }
 
+/** Where the identity store keeps its rows (IDENTITY_STORE and its settings). */
+export type IdentityStoreOptions =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'table'; readonly connection: TableConnection; readonly tableName: string };
+
 /** The identity store IDENTITY_STORE selects; a table endpoint is reached with `credential`. */
-export function createIdentityStore(store: Settings['store'], credential?: TokenCredential): IdentityStore {
+export function createIdentityStore(store: IdentityStoreOptions, credential?: TokenCredential): IdentityStore {
   if (store.kind === 'memory') return new MemoryIdentityStore();
   return new TableReadyGate(
     new TableIdentityStore(tableClientFor(store.connection, store.tableName, credential)),

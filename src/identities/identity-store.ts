@@ -8,22 +8,30 @@ export const userKeySchema = z.object({
 export type UserKey = z.infer<typeof userKeySchema>;
 
 /**
- * Everything the deployment knows about one user, in one row that every instance reads and writes conditionally.
- * A row without `communicationUserId` is a claim: one request, somewhere, is creating the user's ACS identity, and
- * everyone else waits for it instead of creating another (src/identities/provisioning.ts).
+ * Everything the deployment knows about one user, in one row that every instance reads and writes conditionally
+ * (src/identities/user-row.ts owns every change to it). A row without `communicationUserId` is either a claim (one
+ * request, somewhere, is creating the user's ACS identity, and everyone else waits for it) or, with `erased`, what an
+ * erase left: a tombstone whose `generation` tells requests that began before the erase to give up.
  */
 export const identityRecordSchema = userKeySchema.extend({
   createdAt: z.iso.datetime(),
-  /** The user's one ACS identity; absent while a claim is pending. */
+  /** Bumped by every erase (absent: 0); a request that first read an older generation never writes again. */
+  generation: z.int().min(0).optional(),
+  /** Set by an erase: no identity, no tokens; the next request starts a new generation's identity. */
+  erased: z.literal(true).optional(),
+  /** The user's one ACS identity; absent while a claim is pending or after an erase. */
   communicationUserId: z.string().min(1).optional(),
-  /** Tokens issued before this instant are revoked: no instance may hand them back. */
-  revokedAt: z.iso.datetime().optional(),
   /** The pending claim's id: the request creating the identity, so only it may complete or renew the claim. */
   claimId: z.string().min(1).optional(),
-  /** Until when the claim holder promises to finish or renew; after it (plus clock skew) others may take over. */
-  claimExpiresAt: z.iso.datetime().optional(),
-  /** Reusable tokens, sealed (src/tokens/shared-token-reuse.ts); opaque to the store. */
+  /** Bumped by every revoke before ACS is called (absent: 0); a token kept under an older count is never reused. */
+  revocation: z.int().min(0).optional(),
+  /** A revoke is under way (or stopped half way): no token is kept or handed back until one completes. */
+  revoking: z.literal(true).optional(),
+  /** Reusable tokens, sealed (src/tokens/token-reuse.ts); opaque to the store. */
   reusableTokens: z.string().min(1).optional(),
+  /** The shared per-user limit (src/limits/row-limit.ts): tokens left at `limitAt`, in the store's own time. */
+  limitTokens: z.coerce.number().optional(),
+  limitAt: z.coerce.number().optional(),
 });
 export type IdentityRecord = z.infer<typeof identityRecordSchema>;
 
@@ -63,6 +71,11 @@ export interface IdentityStore {
   list(): AsyncIterable<IdentityRecord>;
   /** Resolves when the backing store answers; used by the health endpoint. */
   ping(): Promise<void>;
+  /**
+   * The store's own time in epoch milliseconds, as this instance last learned it from the store (Table Storage's
+   * `Date` header), so every instance reckons the shared limit on one clock whatever its own clock says.
+   */
+  now(): number;
 }
 
 /** The store's one error: it could not be reached or failed (503, not 500). */

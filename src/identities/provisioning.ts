@@ -4,26 +4,40 @@ import type { AcsSession } from '../acs/client.js';
 import { AcsUnavailableError } from '../acs/errors.js';
 import { hashUser, type Logger } from '../log.js';
 import type { TokenReuse } from '../tokens/token-reuse.js';
-import { CLOCK_SKEW_MS, type TokenGrant, type TokenOrder } from '../tokens/tokens.js';
+import type { TokenGrant, TokenOrder } from '../tokens/tokens.js';
 import {
   hasIdentity,
   type IdentityRecord,
-  type IdentityStore,
   IdentityStoreUnavailableError,
   type UserKey,
   type Versioned,
-  type VersionedMapping,
 } from './identity-store.js';
 import { isIdentityGone } from './lifecycle.js';
+import {
+  claimFor,
+  type Decision,
+  ErasedMeanwhileError,
+  generationOf,
+  isClaim,
+  mappingFor,
+  releasedClaim,
+  type UserRows,
+  withKeptTokens,
+} from './user-row.js';
 
 export interface ClaimTiming {
-  /** How long a claim holds without renewal; a holder that stops renewing (it died) is taken over after it. */
+  /** How long a claim may stay unrenewed, as one waiter watches it, before the waiter takes it over. */
   leaseMs: number;
   /** How often a holder renews its claim while ACS creates the identity. */
   renewEveryMs: number;
   /** First pause of a request waiting for another's claim; pauses grow to `maxWaitStepMs`. */
   firstWaitStepMs: number;
   maxWaitStepMs: number;
+  /**
+   * How long a create sent to ACS is carried to its answer, and that answer to the row, after the request that sent
+   * it has answered 503 for want of time: only past this is a create given up (and an orphan possible).
+   */
+  inFlightMs: number;
 }
 
 export const DEFAULT_CLAIM_TIMING: ClaimTiming = {
@@ -31,10 +45,11 @@ export const DEFAULT_CLAIM_TIMING: ClaimTiming = {
   renewEveryMs: 1_000,
   firstWaitStepMs: 20,
   maxWaitStepMs: 200,
+  inFlightMs: 120_000,
 };
 
 export interface ProvisioningDependencies {
-  store: IdentityStore;
+  rows: UserRows;
   acs: AcsSession;
   log: Logger;
   /** Tokens kept for reuse; undefined when TOKEN_REUSE is off. */
@@ -48,22 +63,28 @@ export class IdentityPendingError extends Error {
   readonly code = 'ERR_IDENTITY_PENDING';
 }
 
-/** Time kept back from the request's budget for the answer, once waiting for another request's claim gives up. */
+/** Time kept back from the request's budget for the answer, once waiting for a create gives up. */
 const WAIT_MARGIN_MS = 250;
+
+type Step =
+  | { kind: 'reused'; grant: TokenGrant }
+  | { kind: 'issue'; spent: Versioned }
+  | { kind: 'create'; claimed: Versioned }
+  | { kind: 'wait'; current: Versioned };
 
 /**
  * A token for the user's one durable ACS identity, whatever the number of instances and concurrent requests.
  *
- * One read of the user's record decides. Known user: a reusable token, or one ACS call (issue). New user: claim
- * before create. The request inserts a claim (a conditional insert: exactly one request in the deployment wins),
- * creates the identity with its token in one ACS call and replaces the claim with the identity; concurrent requests
- * on any instance find the claim and wait for its outcome instead of creating their own. The holder renews its
- * short lease while ACS works, so a holder that died (SIGKILL, scale-in) is taken over within a lease, not within
- * a request timeout. ACS offers no idempotent create and no listing, so an identity whose create answer is lost
- * cannot be found again: the one window left is between ACS's answer and the record's write, one Table write long.
+ * One read of the user's row decides. Known user: a token kept for reuse (no write, no ACS call), or one write that
+ * spends the limit and one ACS issue. New user: claim before create. The request writes a claim (a conditional
+ * write: exactly one request in the deployment wins), creates the identity with its token in one ACS call and
+ * replaces the claim with the identity; concurrent requests on any instance find the claim and wait for its outcome
+ * instead of creating their own. The holder renews its claim while ACS works; a waiter that watches a claim stay
+ * unrenewed for a lease (by its own monotonic clock: no two clocks compared) takes it over.
  *
- * A record whose identity ACS no longer knows (an erase stopped half way) is turned back into a claim, so the user
- * is served with a new identity.
+ * A create sent to ACS is never abandoned: if the request's budget runs out first, the request answers 503 and the
+ * create goes on in the background, its claim renewed, to be recorded or deleted. An erase wins: the generation the
+ * request first read must still be the row's at every write, or the request stops and deletes what it created.
  */
 export async function issueTokenForUser(
   deps: ProvisioningDependencies,
@@ -72,75 +93,103 @@ export async function issueTokenForUser(
 ): Promise<TokenGrant> {
   const timing = deps.timing ?? DEFAULT_CLAIM_TIMING;
   const waits = new ClaimWatch(timing);
+  let current = await deps.rows.read(user);
+  const generation = generationOf(current);
   for (;;) {
-    const current = await deps.store.read(user);
-
-    if (current && hasIdentity(current.record)) {
-      const reused = await deps.reuse?.find(user, order, current);
-      if (reused) {
+    const step = await deps.rows.settle(
+      user,
+      current,
+      (read) => decide(deps, user, order, generation, read, waits),
+      () => deps.acs.remainingMs(),
+    );
+    switch (step.kind) {
+      case 'reused':
         deps.acs.tokensReused++; // the request log line counts it (src/telemetry.ts)
-        return reused;
+        return step.grant;
+      case 'issue': {
+        const issued = await issueKnown(deps, timing, user, order, generation, step.spent);
+        if (issued) return issued;
+        break;
       }
-      const requestedAt = Date.now();
-      let grant: TokenGrant;
-      try {
-        grant = await issueFor(deps.acs, current.record.communicationUserId, order);
-      } catch (error) {
-        if (!isIdentityGone(error)) throw error;
-        const claimed = await deps.store.replace(newClaim(user, timing), current.version);
-        if (!claimed) continue;
-        return createUnderClaim(deps, timing, user, order, claimed);
+      case 'create':
+        return createUnderClaim(deps, timing, user, order, generation, step.claimed);
+      case 'wait': {
+        const pause = waits.nextPause();
+        if (pause > deps.acs.remainingMs() - WAIT_MARGIN_MS) {
+          throw new IdentityPendingError("Another request is still creating this user's identity");
+        }
+        await sleep(pause);
       }
-      await deps.reuse?.remember(user, order, grant, requestedAt, current);
-      return grant;
     }
-
-    if (!current) {
-      const claimed = await deps.store.insert(newClaim(user, timing));
-      if (claimed) return createUnderClaim(deps, timing, user, order, claimed);
-      continue;
-    }
-
-    if (waits.holderIsGone(current)) {
-      const claimed = await deps.store.replace(newClaim(user, timing), current.version);
-      if (claimed) {
-        deps.log('warning', { event: 'claim_taken_over', user: hashUser(user) });
-        return createUnderClaim(deps, timing, user, order, claimed);
-      }
-      continue;
-    }
-
-    const pause = waits.nextPause();
-    if (pause > deps.acs.remainingMs() - WAIT_MARGIN_MS) {
-      throw new IdentityPendingError("Another request is still creating this user's identity");
-    }
-    await sleep(pause);
+    current = await deps.rows.read(user);
   }
 }
 
-async function issueFor(
-  acs: AcsSession,
-  communicationUserId: string,
+/** What the row as read asks of a token request. */
+async function decide(
+  deps: ProvisioningDependencies,
+  user: UserKey,
   order: TokenOrder,
-): Promise<TokenGrant> {
-  const issued = await acs.issueToken(communicationUserId, order.scopes, order.expiresInMinutes);
-  return { communicationUserId, ...issued };
-}
-
-function newClaim(user: UserKey, timing: ClaimTiming): IdentityRecord {
-  const now = Date.now();
+  generation: number,
+  current: Versioned | undefined,
+  waits: ClaimWatch,
+): Promise<Decision<Step>> {
+  if (generationOf(current) !== generation) throw new ErasedMeanwhileError('Erased while this request ran');
+  const record = current?.record;
+  if (current && hasIdentity(record)) {
+    const reused = await deps.reuse?.find(user, order, record, deps.rows.now());
+    if (reused) return { done: { kind: 'reused', grant: reused } };
+    return { write: record, options: { operation: 'issue' }, after: (spent) => ({ kind: 'issue', spent }) };
+  }
+  if (current && record && isClaim(record)) {
+    if (!waits.holderIsGone(current)) return { done: { kind: 'wait', current } };
+    deps.log('warning', { event: 'claim_taken_over', user: hashUser(user) });
+  }
   return {
-    issuer: user.issuer,
-    userId: user.userId,
-    createdAt: new Date(now).toISOString(),
-    claimId: randomUUID(),
-    claimExpiresAt: new Date(now + timing.leaseMs).toISOString(),
+    write: claimFor(user, record, randomUUID()),
+    options: { operation: 'create' },
+    after: (claimed) => ({ kind: 'create', claimed }),
   };
 }
 
 /**
- * Which claims a waiting request may take over: one whose holder's own expiry (plus clock skew) has passed, or one
- * this request has watched stay unchanged (no renewal) for a whole lease, judged by this instance's clock alone.
+ * One ACS issue for the identity the row names, the limit already spent in `spent`; the token is kept for reuse in
+ * the same row. Undefined when ACS no longer knows the identity and the row moved on meanwhile: start over.
+ */
+async function issueKnown(
+  deps: ProvisioningDependencies,
+  timing: ClaimTiming,
+  user: UserKey,
+  order: TokenOrder,
+  generation: number,
+  spent: Versioned,
+): Promise<TokenGrant | undefined> {
+  const { record } = spent;
+  const communicationUserId = record.communicationUserId ?? '';
+  const requestedAt = deps.rows.now();
+  let grant: TokenGrant;
+  try {
+    grant = {
+      communicationUserId,
+      ...(await deps.acs.issueToken(communicationUserId, order.scopes, order.expiresInMinutes)),
+    };
+  } catch (error) {
+    if (!isIdentityGone(error)) throw error;
+    // ACS no longer knows it (an erase stopped half way): a new identity, unless the row moved on (an erase).
+    const claimed = await deps.rows.write(user, spent, claimFor(user, record, randomUUID()), {
+      operation: 'create',
+    });
+    return claimed ? createUnderClaim(deps, timing, user, order, generation, claimed) : undefined;
+  }
+  const sealed = await deps.reuse?.keep(user, order, grant, requestedAt, record);
+  // The token is answered either way; a lost race or a store hiccup only loses its reuse.
+  if (sealed) await deps.rows.write(user, spent, withKeptTokens(record, sealed)).catch(() => undefined);
+  return grant;
+}
+
+/**
+ * Which claims a waiting request may take over: one this request has watched stay unchanged (no renewal) for a
+ * whole lease, judged by this instance's monotonic clock alone.
  */
 class ClaimWatch {
   #watched?: { version: string; since: number };
@@ -150,14 +199,10 @@ class ClaimWatch {
     this.#pause = timing.firstWaitStepMs;
   }
 
-  holderIsGone({ record, version }: Versioned): boolean {
+  holderIsGone({ version }: Versioned): boolean {
     const now = performance.now();
     if (this.#watched?.version !== version) this.#watched = { version, since: now };
-    const expiresAt = Date.parse(record.claimExpiresAt ?? '');
-    return (
-      !(expiresAt + CLOCK_SKEW_MS > Date.now()) ||
-      now - this.#watched.since >= this.timing.leaseMs + this.#pause
-    );
+    return now - this.#watched.since >= this.timing.leaseMs;
   }
 
   nextPause(): number {
@@ -171,94 +216,135 @@ class ClaimWatch {
 const ANSWER_LOST = new Set(['acs_timeout', 'acs_unreachable']);
 
 /**
- * Creates the identity under the claim `claimed` holds, and replaces the claim with it. If ACS fails, the claim is
- * released so a waiting request can try at once. If the claim was taken over meanwhile, whichever identity the
- * record ends up naming is the user's, and the other is deleted: the only case where one is created for nothing.
+ * Creates the identity under the claim `claimed` holds and records it. The request's budget bounds the wait for
+ * ACS's answer, as it bounds every ACS call (the store's writes have budgets of their own): if it runs out first,
+ * the request answers IdentityPendingError (503, Retry-After) and the create runs on.
  */
 async function createUnderClaim(
   deps: ProvisioningDependencies,
   timing: ClaimTiming,
   user: UserKey,
   order: TokenOrder,
+  generation: number,
   claimed: Versioned,
 ): Promise<TokenGrant> {
-  const lease = new ClaimLease(deps.store, claimed, timing);
-  const requestedAt = Date.now();
+  let answered!: () => void;
+  const acsAnswered = new Promise<void>((resolve) => {
+    answered = resolve;
+  });
+  const inFlight = createAndRecord(deps, timing, user, order, generation, claimed, answered);
+  inFlight.catch(() => undefined); // answered below, or dropped once the request has answered already
+  const budget = Math.max(0, deps.acs.remainingMs());
+  let timer: NodeJS.Timeout | undefined;
+  const outOfTime = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      deps.log('information', { event: 'identity_create_continues', user: hashUser(user) });
+      reject(new IdentityPendingError("This user's identity is still being created"));
+    }, budget);
+  });
+  try {
+    await Promise.race([acsAnswered, inFlight, outOfTime]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return inFlight;
+}
+
+/**
+ * The create itself and its recording, with its own budget (`inFlightMs`), renewing the claim while ACS works. If
+ * ACS fails, the claim is released so a waiting request can try at once. If the claim was taken over meanwhile,
+ * whichever identity the row ends up naming is the user's, and the other is deleted.
+ */
+async function createAndRecord(
+  deps: ProvisioningDependencies,
+  timing: ClaimTiming,
+  user: UserKey,
+  order: TokenOrder,
+  generation: number,
+  claimed: Versioned,
+  answered: () => void = () => undefined,
+): Promise<TokenGrant> {
+  const deadline = performance.now() + timing.inFlightMs;
+  const lease = new ClaimLease(deps.rows, user, claimed, timing);
+  const requestedAt = deps.rows.now();
   let created: TokenGrant;
   try {
-    created = await deps.acs.createIdentityWithToken(order.scopes, order.expiresInMinutes);
+    created = await deps.acs.createIdentityWithToken(order.scopes, order.expiresInMinutes, timing.inFlightMs);
   } catch (error) {
+    answered();
     const held = await lease.stop();
     if (error instanceof AcsUnavailableError && ANSWER_LOST.has(error.reason)) {
       // ACS may have created it after all; nothing can find it again (no listing, no idempotent create).
       deps.log('warning', { event: 'identity_create_unanswered', user: hashUser(user) });
     }
-    await deps.store.remove(user, held.version).catch(() => undefined);
+    await deps.rows.write(user, held, releasedClaim(user, held.record)).catch(() => undefined);
     throw error;
   }
+  answered();
   const held = await lease.stop();
-  const recorded = await recordIdentity(deps, user, held, created.communicationUserId);
-  const owner = recorded.record.communicationUserId;
-  if (owner === created.communicationUserId) {
-    await deps.reuse?.remember(user, order, created, requestedAt, recorded);
-    return created;
-  }
+  const owner = await recordIdentity(deps, user, order, generation, held, created, requestedAt, deadline);
+  if (owner === created.communicationUserId) return created;
   await discardIdentity(deps, created.communicationUserId);
-  return issueFor(deps.acs, owner, order);
+  return {
+    communicationUserId: owner,
+    ...(await deps.acs.issueToken(owner, order.scopes, order.expiresInMinutes)),
+  };
 }
 
+/** Pause between attempts to record a created identity while the store is unavailable. */
+const RECORD_RETRY_MS = 250;
+
 /**
- * Writes `communicationUserId` into the user's record, replacing the claim at `held`. Returns the record as stored
- * afterwards, naming our identity or the one a request that took the claim over recorded first. A store that stays
- * unavailable throws, after the new identity is deleted, so nothing is left that no record names.
+ * Writes the created identity (and its token, kept for reuse) into the user's row in place of the claim at `held`.
+ * Answers the identity the row names afterwards: ours, or the one a request that took the claim over recorded
+ * first. If an erase came in between (the generation moved on), or the store stays unavailable until `deadline`,
+ * the new identity is deleted and the error thrown, so nothing is left that no row names.
  */
 async function recordIdentity(
   deps: ProvisioningDependencies,
   user: UserKey,
+  order: TokenOrder,
+  generation: number,
   held: Versioned,
-  communicationUserId: string,
-): Promise<VersionedMapping> {
-  const { claimId: _claimId, claimExpiresAt: _expiresAt, ...rest } = held.record;
-  const mapping = { ...rest, communicationUserId };
-  let version: string | undefined = held.version;
-  let failures = 0;
-  for (let round = 0; round < MAX_RECORD_ROUNDS; round++) {
+  created: TokenGrant,
+  requestedAt: number,
+  deadline: number,
+): Promise<string> {
+  const { communicationUserId } = created;
+  let current: Versioned | undefined = held;
+  let known = true;
+  for (;;) {
     try {
-      const replaced = version === undefined ? undefined : await deps.store.replace(mapping, version);
-      if (replaced) return { record: mapping, version: replaced.version };
-      // The claim moved on (taken over, or our own earlier write whose answer was lost): look at what is stored.
-      const current = await deps.store.read(user);
-      if (current && hasIdentity(current.record)) return { record: current.record, version: current.version };
-      const inserted = current ? undefined : await deps.store.insert(mapping);
-      if (inserted) return { record: mapping, version: inserted.version };
-      version = current?.version;
+      if (!known) current = await deps.rows.read(user);
+      known = false;
+      if (generationOf(current) !== generation) throw new ErasedMeanwhileError('Erased while the create ran');
+      if (current && hasIdentity(current.record)) return current.record.communicationUserId;
+      // Our claim, a claim that took ours over, a released claim, or (removed by hand) no row: ours to fill.
+      const base: IdentityRecord = current?.record ?? claimFor(user, undefined, 'none');
+      const mapping = mappingFor(user, base, communicationUserId, undefined);
+      const sealed = await deps.reuse?.keep(user, order, created, requestedAt, mapping);
+      const written = await deps.rows.write(
+        user,
+        current,
+        sealed ? withKeptTokens(mapping, sealed) : mapping,
+      );
+      if (written) return communicationUserId;
     } catch (error) {
-      // A failed write may still have landed (its answer lost): look before trying again or deleting.
-      const landed = await deps.store.read(user).catch(() => 'unknown' as const);
-      if (landed !== 'unknown' && landed && hasIdentity(landed.record)) {
-        return { record: landed.record, version: landed.version };
-      }
-      if (!(error instanceof IdentityStoreUnavailableError) || ++failures >= RECORD_ATTEMPTS) {
+      const retry = error instanceof IdentityStoreUnavailableError && performance.now() < deadline;
+      if (!retry) {
         await discardIdentity(deps, communicationUserId);
         throw error;
       }
-      if (landed !== 'unknown') version = landed?.version;
+      await sleep(RECORD_RETRY_MS);
     }
   }
-  await discardIdentity(deps, communicationUserId);
-  throw new IdentityStoreUnavailableError("The user's record kept changing; giving up for now");
 }
-
-/** Store outages are usually brief; an identity that cannot be recorded must be deleted, so try a few times. */
-const RECORD_ATTEMPTS = 3;
-/** Each round means another request changed the record; beyond this many something is wrong. */
-const MAX_RECORD_ROUNDS = 25;
 
 async function discardIdentity(deps: ProvisioningDependencies, communicationUserId: string): Promise<void> {
   try {
     await deps.acs.deleteIdentity(communicationUserId);
   } catch (error) {
-    // Nothing left to try in this request; the id lets an operator find and delete the orphan.
+    // Nothing left to try; the id lets an operator find and delete the orphan.
     deps.log('error', {
       event: 'orphaned_identity',
       communicationUserId,
@@ -268,8 +354,8 @@ async function discardIdentity(deps: ProvisioningDependencies, communicationUser
 }
 
 /**
- * Keeps a claim alive while ACS works: renews its expiry every `renewEveryMs`, one renewal at a time, and on stop
- * hands back the claim as last written (its version is what the final write must name).
+ * Keeps a claim alive while ACS works: rewrites it every `renewEveryMs` (a new version is what waiters watch for),
+ * one renewal at a time, and on stop hands back the claim as last written.
  */
 class ClaimLease {
   #held: Versioned;
@@ -277,7 +363,8 @@ class ClaimLease {
   readonly #renewing: Promise<void>;
 
   constructor(
-    private readonly store: IdentityStore,
+    private readonly rows: UserRows,
+    private readonly user: UserKey,
     claimed: Versioned,
     private readonly timing: ClaimTiming,
   ) {
@@ -299,11 +386,8 @@ class ClaimLease {
       } catch {
         return; // stopped
       }
-      const claimExpiresAt = new Date(Date.now() + this.timing.leaseMs).toISOString();
-      const renewed = await this.store
-        .replace({ ...this.#held.record, claimExpiresAt }, this.#held.version)
-        .catch(() => this.#held); // a store hiccup: the lease still holds for a while; try again next time
-      if (!renewed) return; // taken over: the final write finds out and settles who owns the user
+      const renewed = await this.rows.write(this.user, this.#held, this.#held.record).catch(() => this.#held); // a store hiccup: try again next time
+      if (!renewed) return; // taken over or erased: the final write finds out
       this.#held = renewed;
     }
   }

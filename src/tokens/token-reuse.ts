@@ -1,15 +1,9 @@
 import { z } from 'zod';
 import type { AcsScope } from '../acs/scopes.js';
-import {
-  type IdentityRecord,
-  type IdentityStore,
-  type UserKey,
-  userKeyOf,
-  type Versioned,
-} from '../identities/identity-store.js';
+import { type IdentityRecord, type UserKey, userKeyOf } from '../identities/identity-store.js';
 import { LruMap } from '../shared/lru-map.js';
 import { sealingBinding, type TokenSealer } from './sealing/index.js';
-import { CLOCK_SKEW_MS, type TokenGrant, type TokenOrder } from './tokens.js';
+import type { TokenGrant, TokenOrder } from './tokens.js';
 
 /**
  * AzureCommunicationTokenCredential treats a token within 10 minutes of expiry as expiring and refreshes it; a
@@ -19,21 +13,30 @@ export const MIN_REMAINING_MS = 10 * 60_000;
 
 /**
  * Tokens issued earlier, handed back to a user who asks again for the same order instead of costing an ACS call.
- * A token is handed back only while it is worth reusing, only for the identity the user's current record names, and
- * never when it was asked for before the record's revocation time. Both adapters judge against the record the
- * request has just read, so a revocation or erasure recorded by any instance takes effect on the next request.
+ * Pure judgements on the user's record as just read, plus the sealer: the row's owner (src/identities/user-row.ts)
+ * does every read and write. A token is handed back only for the identity the record names, only while no revoke
+ * is under way, and only if it was issued under the record's current revocation count: no clock decides it, so a
+ * revoke takes effect on the next read of the row by any instance, without a pause.
  */
 export interface TokenReuse {
-  /** A token issued earlier to `user` for `order` that may be handed back, judged against its current record. */
-  find(user: UserKey, order: TokenOrder, current: Versioned): Promise<TokenGrant | undefined>;
-  /** Keeps a token just issued (asked for at `requestedAt`) under the record `current` it was issued for. */
-  remember(
+  /** A token issued earlier to `user` for `order` that may be handed back at `now` (the store's time). */
+  find(
+    user: UserKey,
+    order: TokenOrder,
+    record: IdentityRecord,
+    now: number,
+  ): Promise<TokenGrant | undefined>;
+  /**
+   * Keeps `grant` (asked for at `requestedAt`, issued under `record`): the row's new `reusableTokens` when they are
+   * shared through the row, undefined when kept in this instance's memory (or not worth keeping).
+   */
+  keep(
     user: UserKey,
     order: TokenOrder,
     grant: TokenGrant,
     requestedAt: number,
-    current: Versioned,
-  ): Promise<void>;
+    record: IdentityRecord,
+  ): Promise<string | undefined>;
 }
 
 /** Whether a token is still worth handing back at `now`: half its lifetime or more left, and over 10 minutes. */
@@ -43,30 +46,39 @@ export function isWorthReusing(expiresAt: number, requestedAt: number, now: numb
   return remaining > MIN_REMAINING_MS && remaining * 2 >= lifetime;
 }
 
-/** Whether a token asked for at `requestedAt` may have been revoked by the record's revocation time. */
-export function mayBeRevoked(requestedAt: number, revokedAt: string | undefined): boolean {
-  return revokedAt !== undefined && requestedAt <= Date.parse(revokedAt) + CLOCK_SKEW_MS;
-}
-
 /** Scopes are a set: `voip,chat` asks for the same token as `chat,voip`. */
 const orderKeyOf = (order: TokenOrder) =>
   JSON.stringify([[...new Set<AcsScope>(order.scopes)].sort(), order.expiresInMinutes]);
 
-function usable(
-  entry: { communicationUserId: string; expiresAt: number; requestedAt: number },
-  record: IdentityRecord,
-  now: number,
-): boolean {
+interface KeptEntry {
+  communicationUserId: string;
+  revocation: number;
+  expiresAt: number;
+  requestedAt: number;
+}
+
+/** Whether a kept token may be handed back under `record` at `now`. */
+export function usable(entry: KeptEntry, record: IdentityRecord, now: number): boolean {
   return (
     entry.communicationUserId === record.communicationUserId &&
-    !mayBeRevoked(entry.requestedAt, record.revokedAt) &&
+    record.revoking === undefined &&
+    entry.revocation === (record.revocation ?? 0) &&
     isWorthReusing(entry.expiresAt, entry.requestedAt, now)
   );
 }
 
-interface InstanceEntry {
+/** What is kept of a token just issued under `record`. */
+function entryOf(grant: TokenGrant, requestedAt: number, record: IdentityRecord): KeptEntry {
+  return {
+    communicationUserId: grant.communicationUserId,
+    revocation: record.revocation ?? 0,
+    expiresAt: grant.expiresOn.getTime(),
+    requestedAt,
+  };
+}
+
+interface InstanceEntry extends KeptEntry {
   grant: TokenGrant;
-  requestedAt: number;
 }
 
 /**
@@ -75,34 +87,35 @@ interface InstanceEntry {
  */
 export class InstanceTokenReuse implements TokenReuse {
   readonly #entries: LruMap<string, InstanceEntry>;
-  readonly #clock: () => number;
 
-  constructor(options: { maxEntries: number; clock?: () => number }) {
+  constructor(options: { maxEntries: number }) {
     this.#entries = new LruMap(options.maxEntries);
-    this.#clock = options.clock ?? Date.now;
   }
 
   get size(): number {
     return this.#entries.size;
   }
 
-  async find(user: UserKey, order: TokenOrder, { record }: Versioned): Promise<TokenGrant | undefined> {
+  async find(user: UserKey, order: TokenOrder, record: IdentityRecord, now: number) {
     const key = `${userKeyOf(user)}${orderKeyOf(order)}`;
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    const { grant, requestedAt } = entry;
-    const keep = usable(
-      { communicationUserId: grant.communicationUserId, expiresAt: grant.expiresOn.getTime(), requestedAt },
-      record,
-      this.#clock(),
-    );
+    const keep = usable(entry, record, now);
     if (!keep) this.#entries.delete(key);
-    return keep ? { ...grant } : undefined;
+    return keep ? { ...entry.grant } : undefined;
   }
 
-  async remember(user: UserKey, order: TokenOrder, grant: TokenGrant, requestedAt: number): Promise<void> {
-    if (!isWorthReusing(grant.expiresOn.getTime(), requestedAt, this.#clock())) return;
-    this.#entries.set(`${userKeyOf(user)}${orderKeyOf(order)}`, { grant: { ...grant }, requestedAt });
+  async keep(
+    user: UserKey,
+    order: TokenOrder,
+    grant: TokenGrant,
+    requestedAt: number,
+    record: IdentityRecord,
+  ): Promise<undefined> {
+    const entry = entryOf(grant, requestedAt, record);
+    if (!usable(entry, record, requestedAt)) return undefined;
+    this.#entries.set(`${userKeyOf(user)}${orderKeyOf(order)}`, { ...entry, grant: { ...grant } });
+    return undefined;
   }
 }
 
@@ -110,6 +123,7 @@ const sharedEntriesSchema = z.array(
   z.object({
     order: z.string(),
     token: z.string(),
+    revocation: z.int(),
     expiresAt: z.number(),
     requestedAt: z.number(),
   }),
@@ -122,13 +136,10 @@ const MAX_SHARED_ORDERS = 4;
 /**
  * Reuse across the deployment: the tokens live in the user's record, sealed (authenticated encryption bound to the
  * issuer, user and identity, so a sealed value copied to another row does not open), and any instance that reads
- * the record can hand them back. Remembering is one conditional write per ACS issue, never per request; a write
- * that loses a race is dropped (the next request issues again). Revocation and erasure rewrite the record, so a
- * kept token goes with them. While the sealing key cannot be had (Key Vault unreachable), tokens are kept in this
- * instance's memory instead, judged by the same rules.
+ * the record can hand them back. While the sealing key cannot be had (Key Vault unreachable), tokens are kept in
+ * this instance's memory instead, judged by the same rules.
  */
 export class SharedTokenReuse implements TokenReuse {
-  readonly #clock: () => number;
   readonly #fallback: InstanceTokenReuse;
   /**
    * Sealed values already opened, by binding and value: a sealed value is authenticated and never changes, so a
@@ -137,58 +148,53 @@ export class SharedTokenReuse implements TokenReuse {
   readonly #opened: LruMap<string, SharedEntry[]>;
 
   constructor(
-    private readonly store: IdentityStore,
     private readonly sealer: TokenSealer,
-    options: { maxEntries: number; clock?: () => number },
+    options: { maxEntries: number },
   ) {
-    this.#clock = options.clock ?? Date.now;
     this.#fallback = new InstanceTokenReuse(options);
     this.#opened = new LruMap(options.maxEntries);
   }
 
-  async find(user: UserKey, order: TokenOrder, current: Versioned): Promise<TokenGrant | undefined> {
-    const { record } = current;
+  async find(user: UserKey, order: TokenOrder, record: IdentityRecord, now: number) {
     const { communicationUserId } = record;
     if (communicationUserId === undefined) return undefined;
     const key = orderKeyOf(order);
     const entry = (await this.#open(record)).find((candidate) => candidate.order === key);
-    if (entry && usable({ communicationUserId, ...entry }, record, this.#clock())) {
+    if (entry && usable({ communicationUserId, ...entry }, record, now)) {
       return { communicationUserId, token: entry.token, expiresOn: new Date(entry.expiresAt) };
     }
-    return this.#fallback.find(user, order, current);
+    return this.#fallback.find(user, order, record, now);
   }
 
-  async remember(
+  async keep(
     user: UserKey,
     order: TokenOrder,
     grant: TokenGrant,
     requestedAt: number,
-    current: Versioned,
-  ): Promise<void> {
-    const { record, version } = current;
-    const now = this.#clock();
-    const expiresAt = grant.expiresOn.getTime();
-    if (record.communicationUserId !== grant.communicationUserId) return;
-    if (!isWorthReusing(expiresAt, requestedAt, now)) return;
+    record: IdentityRecord,
+  ): Promise<string | undefined> {
+    const { communicationUserId } = grant;
+    const entry = entryOf(grant, requestedAt, record);
+    if (!usable(entry, record, requestedAt)) return undefined;
     const key = orderKeyOf(order);
     const kept = (await this.#open(record)).filter(
-      (entry) =>
-        entry.order !== key &&
-        usable({ communicationUserId: grant.communicationUserId, ...entry }, record, now),
+      (entry) => entry.order !== key && usable({ communicationUserId, ...entry }, record, requestedAt),
     );
     const entries = [
       ...kept.slice(-(MAX_SHARED_ORDERS - 1)),
-      { order: key, token: grant.token, expiresAt, requestedAt },
+      {
+        order: key,
+        token: grant.token,
+        revocation: entry.revocation,
+        expiresAt: entry.expiresAt,
+        requestedAt,
+      },
     ];
-    let reusableTokens: string;
     try {
-      reusableTokens = await this.sealer.seal(JSON.stringify(entries), bindingOf(record));
+      return await this.sealer.seal(JSON.stringify(entries), bindingOf(record));
     } catch {
-      await this.#fallback.remember(user, order, grant, requestedAt);
-      return;
+      return this.#fallback.keep(user, order, grant, requestedAt, record);
     }
-    // The token is issued and answered either way; a lost race or a store hiccup only loses its reuse.
-    await this.store.replace({ ...record, reusableTokens }, version).catch(() => undefined);
   }
 
   async #open(record: IdentityRecord): Promise<SharedEntry[]> {

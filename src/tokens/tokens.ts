@@ -12,10 +12,3 @@ export interface TokenGrant {
   readonly token: string;
   readonly expiresOn: Date;
 }
-
-/**
- * Instances' clocks may disagree by this much. A token counts as issued after a revocation only when it was asked
- * for at least this long after the revocation time another instance recorded, and a claim's lease is honoured for
- * this long past the expiry its holder wrote.
- */
-export const CLOCK_SKEW_MS = 5_000;

@@ -31,11 +31,19 @@ export interface Cluster {
   tokenFor(user: string, claims?: DevClaims): Promise<string>;
   /** POST /api/token as `user` on `instance`. */
   requestToken(instance: Instance, user: string, body?: unknown): Promise<Response>;
+  /** The same, its answer read: the status, and the token and identity of a 200. */
+  tokenAnswer(instance: Instance, user: string): Promise<TokenAnswer>;
   emulatorStats(): Promise<Stats>;
   introspect(token: string): Promise<Introspection>;
   /** Starts one more instance with the shared settings (plus `extra`). */
   addInstance(extra?: Record<string, string>): Promise<Instance>;
   close(): Promise<void>;
+}
+
+export interface TokenAnswer {
+  status: number;
+  communicationUserId?: string;
+  token?: string;
 }
 
 export interface ClusterOptions {
@@ -87,6 +95,15 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     env,
     tokenFor,
     requestToken: async (instance, user, body) => postToken(instance.url, await tokenFor(user), body),
+    async tokenAnswer(instance, user) {
+      const response = await postToken(instance.url, await tokenFor(user));
+      if (response.status !== 200) {
+        await response.arrayBuffer();
+        return { status: response.status };
+      }
+      const body = (await response.json()) as { user: { communicationUserId: string }; token: string };
+      return { status: 200, communicationUserId: body.user.communicationUserId, token: body.token };
+    },
     emulatorStats: acs.stats,
     introspect: acs.introspect,
     addInstance,

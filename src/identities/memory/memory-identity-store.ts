@@ -43,6 +43,11 @@ export class MemoryIdentityStore implements IdentityStore {
 
   async ping(): Promise<void> {}
 
+  /** One process, one clock. */
+  now(): number {
+    return Date.now();
+  }
+
   #write(key: string, record: IdentityRecord): Versioned | undefined {
     const stored = { record: identityRecordSchema.parse(record), version: String(this.#nextVersion++) };
     this.#rows.set(key, stored);

@@ -14,6 +14,7 @@ import {
   type UserKey,
   type Versioned,
 } from '../identity-store.js';
+import { StoreClock } from './store-clock.js';
 import { toTableKey } from './table-keys.js';
 
 export interface TableIdentityStoreOptions {
@@ -31,9 +32,11 @@ const DEFAULT_OPERATION_TIMEOUT_MS = 5_000;
 export class TableIdentityStore implements IdentityStore {
   readonly #client: TableClient;
   readonly #operationTimeoutMs: number;
+  readonly #clock = new StoreClock();
 
   constructor(client: TableClient, options: TableIdentityStoreOptions = {}) {
     this.#client = client;
+    this.#clock.watch(client);
     this.#operationTimeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
   }
 
@@ -142,6 +145,10 @@ export class TableIdentityStore implements IdentityStore {
     );
   }
 
+  now(): number {
+    return this.#clock.now();
+  }
+
   async #withinBudget<T>(operation: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
     try {
       return await operation(AbortSignal.timeout(this.#operationTimeoutMs));
@@ -151,9 +158,19 @@ export class TableIdentityStore implements IdentityStore {
   }
 }
 
+/** Typed as Double: an untyped integer is stored as Int32, which epoch milliseconds overflow. */
+const DOUBLES = new Set(['limitTokens', 'limitAt']);
+
 /** Absent optional fields are left out, so a Replace drops them from the stored entity. */
 function toEntity(record: IdentityRecord) {
-  const properties = Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
+  const properties = Object.fromEntries(
+    Object.entries(record)
+      .filter(([, value]) => value !== undefined)
+      .map(([name, value]) => [
+        name,
+        DOUBLES.has(name) ? { value: String(value), type: 'Double' as const } : value,
+      ]),
+  );
   return { partitionKey: toTableKey(record.issuer), rowKey: toTableKey(record.userId), ...properties };
 }
 

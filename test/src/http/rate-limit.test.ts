@@ -195,21 +195,6 @@ describe('the rate limit steps', () => {
     expect((await unauthenticated(limits, scope('198.51.100.12', easyAuth))).status).toBe(429);
   });
 
-  it('keeps per-user buckets in the given store', async () => {
-    const keys: string[] = [];
-    const limits = createLimits({
-      perMinute: 1,
-      users: {
-        take: async (key) => {
-          keys.push(key);
-          return { allowed: false, retryAfterSeconds: 7 };
-        },
-      },
-    });
-    expectTooMany(await verified(limits, as({ userId: 'dave' })), '7');
-    expect(keys).toEqual([JSON.stringify(['https://issuer.example', 'dave'])]);
-  });
-
   it('puts requests without a readable address in one shared bucket rather than letting them escape', async () => {
     const limits = createLimits({ perMinute: 1, now: manualClock().now });
     expect((await unauthenticated(limits, scope())).status).toBe(401);

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { IdentityRecord, IdentityStore, UserKey } from '../../../src/identities/identity-store.js';
-import { markRevoked, removeIdentity } from '../../../src/identities/records.js';
+import {
+  revokingOf,
+  tombstoneOf,
+  UserLimitExceededError,
+  UserRows,
+} from '../../../src/identities/user-row.js';
 
 /**
  * The behaviour every IdentityStore adapter must share: one record per user, conditional writes by version. The
@@ -36,7 +41,7 @@ export function describeIdentityStoreContract(adapter: string, createStore: () =
     it('replaces a record at its current version, and the version changes', async () => {
       const claim = newClaim(newUser());
       const inserted = await store.insert(claim);
-      const { claimId: _id, claimExpiresAt: _expiry, ...rest } = claim;
+      const { claimId: _id, ...rest } = claim;
       const mapping = { ...rest, communicationUserId: newCommunicationUserId() };
       const replaced = await store.replace(mapping, inserted!.version);
       expect(replaced?.record).toEqual(mapping);
@@ -48,10 +53,7 @@ export function describeIdentityStoreContract(adapter: string, createStore: () =
     it('refuses a replace at a stale version, and a replace of a record that is gone', async () => {
       const user = newUser();
       const inserted = await store.insert(newClaim(user));
-      const renewed = await store.replace(
-        { ...inserted!.record, claimExpiresAt: later(10) },
-        inserted!.version,
-      );
+      const renewed = await store.replace({ ...inserted!.record }, inserted!.version);
       expect(await store.replace(newMapping(user), inserted!.version)).toBeUndefined();
       expect(await store.read(user)).toEqual(renewed);
       expect(await store.remove(user, renewed!.version)).toBe(true);
@@ -62,7 +64,7 @@ export function describeIdentityStoreContract(adapter: string, createStore: () =
     it('removes a record only at its current version', async () => {
       const user = newUser();
       const inserted = await store.insert(newMapping(user));
-      const revoked = await store.replace({ ...inserted!.record, revokedAt: later(0) }, inserted!.version);
+      const revoked = await store.replace({ ...inserted!.record, revocation: 1 }, inserted!.version);
       expect(await store.remove(user, inserted!.version)).toBe(false);
       expect(await store.read(user)).toEqual(revoked);
       expect(await store.remove(user, revoked!.version)).toBe(true);
@@ -117,50 +119,53 @@ export function describeIdentityStoreContract(adapter: string, createStore: () =
       expect(await store.read(user)).toEqual(winners[0]);
     });
 
-    describe('markRevoked (on the store)', () => {
-      it('records the revocation instant, drops reusable tokens and keeps the rest', async () => {
-        const record = { ...newMapping(newUser()), reusableTokens: 'sealed' };
-        await store.insert(record);
-        const at = new Date('2030-01-02T03:04:05.678Z');
-        await markRevoked(store, record, at);
-        const { reusableTokens: _dropped, ...rest } = record;
-        expect((await store.read(record))?.record).toEqual({ ...rest, revokedAt: at.toISOString() });
+    describe('UserRows (the row owner) on the store', () => {
+      const rowsOf = (perMinute: number) => new UserRows(store, { perMinute });
+
+      it("tells the store's time, close to the real one whatever this process's clock says", async () => {
+        await store.read(newUser()); // learns the time from an answer
+        expect(Math.abs(store.now() - Date.now())).toBeLessThan(2_000);
       });
 
-      it('only moves the revocation instant forward, and ends with the latest when many race', async () => {
-        const record = newMapping(newUser());
-        await store.insert(record);
-        const instants = Array.from({ length: 20 }, (_, i) => new Date(Date.UTC(2030, 0, 1, 0, 0, i)));
-        await Promise.all([...instants].reverse().map((at) => markRevoked(store, record, at)));
-        expect((await store.read(record))?.record.revokedAt).toBe(instants.at(-1)!.toISOString());
-        await markRevoked(store, record, new Date('2029-01-01T00:00:00.000Z'));
-        expect((await store.read(record))?.record.revokedAt).toBe(instants.at(-1)!.toISOString());
-      });
-
-      it('leaves a user without an identity alone (nothing to revoke)', async () => {
-        const claim = newClaim(newUser());
-        const inserted = await store.insert(claim);
-        await markRevoked(store, claim, new Date());
-        expect(await store.read(claim)).toEqual(inserted);
-        const nobody = newUser();
-        await markRevoked(store, nobody, new Date());
-        expect(await store.read(nobody)).toBeUndefined();
-      });
-    });
-
-    describe('removeIdentity (on the store)', () => {
-      it('removes the record only while it names the given identity', async () => {
+      it('carries the limit in the row, spent by weight, and refuses past it with no write', async () => {
+        const rows = rowsOf(3);
         const user = newUser();
-        const old = newMapping(user);
-        await store.insert(old);
-        await removeIdentity(store, user, newCommunicationUserId());
-        expect((await store.read(user))?.record).toEqual(old);
-        await removeIdentity(store, user, old.communicationUserId);
-        expect(await store.read(user)).toBeUndefined();
-        const newer = newMapping(user);
-        await store.insert(newer);
-        await removeIdentity(store, user, old.communicationUserId); // a stale erase
-        expect((await store.read(user))?.record).toEqual(newer);
+        const first = await rows.write(user, undefined, newMapping(user), { operation: 'create' });
+        expect(first?.record.limitTokens).toBeCloseTo(2, 1);
+        expect((await store.read(user))?.record.limitAt).toBeGreaterThan(Date.parse('2020-01-01'));
+        const second = await rows.write(user, first, first!.record, { operation: 'delete' });
+        await expect(
+          rows.write(user, second, second!.record, { operation: 'revoke' }),
+        ).rejects.toBeInstanceOf(UserLimitExceededError);
+        expect(await store.read(user)).toEqual(second);
+      });
+
+      it('a revoke mark drops kept tokens and bumps the count; a tombstone bumps the generation', async () => {
+        const rows = rowsOf(100);
+        const user = newUser();
+        const kept = await rows.write(user, undefined, { ...newMapping(user), reusableTokens: 'sealed' });
+        const marked = await rows.write(user, kept, revokingOf(kept!.record));
+        expect(marked?.record).toMatchObject({ revocation: 1, revoking: true });
+        expect(marked?.record.reusableTokens).toBeUndefined();
+        const erased = await rows.write(user, marked, tombstoneOf(user, marked!.record));
+        expect((await store.read(user))?.record).toMatchObject({
+          generation: 1,
+          erased: true,
+          revocation: 1,
+        });
+        expect(erased?.record.communicationUserId).toBeUndefined();
+      });
+
+      it('lets exactly one of 20 concurrent writes at one version win, and the rest re-read', async () => {
+        const rows = rowsOf(100);
+        const user = newUser();
+        const inserted = await rows.write(user, undefined, newClaim(user));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () =>
+            rows.write(user, inserted, newMapping(user), { operation: 'issue' }),
+          ),
+        );
+        expect(results.filter((result) => result !== undefined)).toHaveLength(1);
       });
     });
 
@@ -216,10 +221,6 @@ function newCommunicationUserId(): string {
   return `8:acs:${randomUUID()}_${randomUUID()}`;
 }
 
-function later(seconds: number): string {
-  return new Date(Date.now() + seconds * 1000).toISOString();
-}
-
 function newMapping(user: UserKey) {
   return {
     issuer: user.issuer,
@@ -235,7 +236,6 @@ function newClaim(user: UserKey): IdentityRecord {
     userId: user.userId,
     createdAt: new Date().toISOString(),
     claimId: randomUUID(),
-    claimExpiresAt: later(3),
   };
 }
 

@@ -15,6 +15,7 @@ import {
 } from '../../../src/identities/lifecycle.js';
 import { MemoryIdentityStore } from '../../../src/identities/memory/memory-identity-store.js';
 import { issueTokenForUser } from '../../../src/identities/provisioning.js';
+import { UserRows } from '../../../src/identities/user-row.js';
 
 /** The memory store with one planned outage of a write, to see what a failure between two steps leaves behind. */
 class FlakyStore extends MemoryIdentityStore {
@@ -54,9 +55,10 @@ describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
   });
   afterAll(() => emulator.close());
 
-  const dependencies = (): LifecycleDependencies => ({ store, acs: gateway.session() });
+  const rows = () => new UserRows(store, { perMinute: 1_000 });
+  const dependencies = (): LifecycleDependencies => ({ rows: rows(), acs: gateway.session() });
   const provision = (user: UserKey) =>
-    issueTokenForUser({ store, acs: gateway.session(), log: () => {}, reuse: undefined }, user, order);
+    issueTokenForUser({ rows: rows(), acs: gateway.session(), log: () => {}, reuse: undefined }, user, order);
   const recordOf = async (user: UserKey) => (await store.read(user))?.record;
   const identities = async () =>
     (
@@ -75,7 +77,7 @@ describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
       ).json()) as { active: boolean }
     ).active;
 
-  it('revokes in ACS, then records the time', async () => {
+  it('marks the row before ACS revokes, and clears the mark after', async () => {
     const user = { issuer: 'https://issuer.test', userId: 'revoked-user' };
     const { token, communicationUserId } = await provision(user);
     await expect(revokeUserTokens(dependencies(), user)).resolves.toEqual({
@@ -83,19 +85,46 @@ describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
       communicationUserId,
     });
     expect(await isActive(token)).toBe(false);
-    expect((await recordOf(user))?.revokedAt).toBeDefined();
+    expect(await recordOf(user)).toMatchObject({ revocation: 1 });
+    expect((await recordOf(user))?.revoking).toBeUndefined();
   });
 
-  it('reports a revoke whose revocation time cannot be stored, and a retry completes it', async () => {
+  it('makes no ACS call when the row cannot be marked, and a retry completes the revoke', async () => {
     const user = { issuer: 'https://issuer.test', userId: 'revoke-store-down' };
-    await provision(user);
+    const { token } = await provision(user);
     store.failNext = 'replace';
-    await expect(revokeUserTokens(dependencies(), user)).rejects.toBeInstanceOf(
+    const session = gateway.session();
+    await expect(revokeUserTokens({ rows: rows(), acs: session }, user)).rejects.toBeInstanceOf(
       IdentityStoreUnavailableError,
     );
-    expect((await recordOf(user))?.revokedAt).toBeUndefined();
+    expect(session.calls).toBe(0);
+    expect(await isActive(token)).toBe(true);
     await expect(revokeUserTokens(dependencies(), user)).resolves.toMatchObject({ outcome: 'revoked' });
-    expect((await recordOf(user))?.revokedAt).toBeDefined();
+    expect(await recordOf(user)).toMatchObject({ revocation: 1 });
+    expect((await recordOf(user))?.revoking).toBeUndefined();
+  });
+
+  it('leaves the row marked (no reuse) when ACS revoked but the mark cannot be cleared', async () => {
+    const user = { issuer: 'https://issuer.test', userId: 'revoke-half-way' };
+    const { token } = await provision(user);
+    const marking = store.replace.bind(store);
+    let writes = 0;
+    store.replace = async (record, version) => {
+      if (++writes === 2) throw new IdentityStoreUnavailableError('planned outage');
+      return marking(record, version);
+    };
+    try {
+      await expect(revokeUserTokens(dependencies(), user)).rejects.toBeInstanceOf(
+        IdentityStoreUnavailableError,
+      );
+    } finally {
+      store.replace = marking;
+    }
+    expect(await isActive(token)).toBe(false);
+    expect(await recordOf(user)).toMatchObject({ revocation: 1, revoking: true });
+    await expect(revokeUserTokens(dependencies(), user)).resolves.toMatchObject({ outcome: 'revoked' });
+    expect(await recordOf(user)).toMatchObject({ revocation: 2 });
+    expect((await recordOf(user))?.revoking).toBeUndefined();
   });
 
   it('never removes the mapping when ACS fails to delete the identity', async () => {
@@ -111,10 +140,10 @@ describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
     expect(await identities()).toContain(communicationUserId);
   });
 
-  it('finishes a delete whose mapping removal failed on the next attempt', async () => {
+  it('finishes a delete whose tombstone could not be written on the next attempt', async () => {
     const user = { issuer: 'https://issuer.test', userId: 'store-down' };
     const { communicationUserId } = await provision(user);
-    store.failNext = 'remove';
+    store.failNext = 'replace';
     await expect(deleteUserIdentity(dependencies(), user)).rejects.toBeInstanceOf(
       IdentityStoreUnavailableError,
     );
@@ -125,14 +154,15 @@ describe('revokeUserTokens and deleteUserIdentity against the emulator', () => {
       outcome: 'identity_already_gone',
       communicationUserId,
     });
-    expect(await recordOf(user)).toBeUndefined();
+    expect(await recordOf(user)).toMatchObject({ erased: true, generation: 1 });
+    expect((await recordOf(user))?.communicationUserId).toBeUndefined();
     await expect(deleteUserIdentity(dependencies(), user)).resolves.toEqual({ outcome: 'absent' });
   });
 
   it('answers not_found for a revoke of a user without identity, with no ACS call', async () => {
     const session = gateway.session();
     const result = await revokeUserTokens(
-      { store, acs: session },
+      { rows: rows(), acs: session },
       { issuer: 'https://issuer.test', userId: 'unknown' },
     );
     expect(result).toEqual({ outcome: 'not_found' });

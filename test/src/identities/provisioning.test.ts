@@ -1,5 +1,3 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
 import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
@@ -10,6 +8,7 @@ import {
   IdentityStoreUnavailableError,
   type UserKey,
 } from '../../../src/identities/identity-store.js';
+import { deleteUserIdentity } from '../../../src/identities/lifecycle.js';
 import { MemoryIdentityStore } from '../../../src/identities/memory/memory-identity-store.js';
 import {
   type ClaimTiming,
@@ -18,71 +17,18 @@ import {
   issueTokenForUser,
   type ProvisioningDependencies,
 } from '../../../src/identities/provisioning.js';
+import { ErasedMeanwhileError, UserRows } from '../../../src/identities/user-row.js';
 import type { Logger } from '../../../src/log.js';
+import { startStorageRelay } from '../../support/storage-relay.js';
 
-type RelayMode = 'pass' | 'drop-inserts' | 'drop-replaces' | 'lose-replace-answers' | 'down';
-
-/**
- * A real HTTP hop in front of Azurite that can fail entity writes: inserts (POST) or replaces (PUT) dropped before
- * they reach storage, or replaces applied by storage with the answer lost on the way back (the ambiguous failure).
- */
-async function startStorageRelay(target: URL) {
-  let mode: RelayMode = 'pass';
-  const isInsert = (method?: string, url?: string) =>
-    method === 'POST' && !/\/Tables(\?|$)/.test(url ?? '') && !(url ?? '').includes('$batch');
-  const isReplace = (method?: string) => method === 'PUT';
-  const server: Server = createServer((request, response) => {
-    const drop =
-      mode === 'down' ||
-      (mode === 'drop-inserts' && isInsert(request.method, request.url)) ||
-      (mode === 'drop-replaces' && isReplace(request.method));
-    if (drop) {
-      request.socket.destroy();
-      return;
-    }
-    const loseAnswer = mode === 'lose-replace-answers' && isReplace(request.method);
-    const upstream = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: request.method,
-        path: request.url,
-        headers: request.headers,
-      },
-      (answer) => {
-        if (loseAnswer) {
-          answer.resume();
-          answer.on('end', () => request.socket.destroy());
-          return;
-        }
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      },
-    );
-    upstream.on('error', () => request.socket.destroy());
-    request.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    setMode: (next: RelayMode) => {
-      mode = next;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
+type StorageRelay = Awaited<ReturnType<typeof startStorageRelay>>;
 
 const logs: Parameters<Logger>[] = [];
 const log: Logger = (...args) => logs.push(args);
 
 let emulator: RunningEmulator;
 let gateway: AcsGateway;
-let relay: Awaited<ReturnType<typeof startStorageRelay>>;
+let relay: StorageRelay;
 let relayedStore: IdentityStore;
 
 async function activeIdentities(): Promise<string[]> {
@@ -97,13 +43,19 @@ async function acsOperations(): Promise<{ createIdentity: number; deleteIdentity
 }
 
 /** Short leases, so a test can watch a holder die and be taken over within a second. */
-const FAST: ClaimTiming = { leaseMs: 400, renewEveryMs: 100, firstWaitStepMs: 10, maxWaitStepMs: 50 };
+const FAST: ClaimTiming = {
+  leaseMs: 400,
+  renewEveryMs: 100,
+  firstWaitStepMs: 10,
+  maxWaitStepMs: 50,
+  inFlightMs: 3_000,
+};
 
 const deps = (
   store: IdentityStore,
   extra: Partial<ProvisioningDependencies> = {},
 ): ProvisioningDependencies => ({
-  store,
+  rows: new UserRows(store, { perMinute: 1_000_000 }),
   acs: gateway.session(),
   log,
   reuse: undefined,
@@ -117,14 +69,9 @@ const newUser = (): UserKey => ({
   userId: `user-${Date.now()}-${userCount++}`,
 });
 
-/** A claim as a request that then died would have left it: the lease running, nobody renewing it. */
-function deadHoldersClaim(user: UserKey, leaseLeftMs: number) {
-  return {
-    ...user,
-    createdAt: new Date().toISOString(),
-    claimId: 'a-request-that-died',
-    claimExpiresAt: new Date(Date.now() + leaseLeftMs).toISOString(),
-  };
+/** A claim as a request that then died would have left it: nobody renewing it. */
+function deadHoldersClaim(user: UserKey) {
+  return { ...user, createdAt: new Date().toISOString(), claimId: 'a-request-that-died' };
 }
 
 beforeAll(async () => {
@@ -141,10 +88,7 @@ beforeAll(async () => {
     tableName: `Prov${Date.now()}`,
     connection: {
       kind: 'connectionString',
-      connectionString: azurite.replace(
-        /TableEndpoint=http:\/\/127\.0\.0\.1:\d+/,
-        `TableEndpoint=http://127.0.0.1:${relay.port}`,
-      ),
+      connectionString: relay.relayed(azurite),
     },
   });
 });
@@ -162,9 +106,9 @@ describe('issueTokenForUser', () => {
     const first = gateway.session();
     const created = await issueTokenForUser(deps(store, { acs: first }), user, order);
     expect(first.calls).toBe(1);
-    expect((await store.read(user))?.record).toEqual({
+    expect((await store.read(user))?.record).toMatchObject({
       ...user,
-      createdAt: expect.any(String),
+      generation: 0,
       communicationUserId: created.communicationUserId,
     });
 
@@ -207,22 +151,12 @@ describe('issueTokenForUser', () => {
   it('takes over the claim of a holder that stopped renewing it, after one lease', async () => {
     const store = new MemoryIdentityStore();
     const user = newUser();
-    await store.insert(deadHoldersClaim(user, 60_000));
+    await store.insert(deadHoldersClaim(user));
     const started = performance.now();
     const grant = await issueTokenForUser(deps(store), user, order);
     expect(performance.now() - started).toBeGreaterThanOrEqual(FAST.leaseMs);
     expect((await store.read(user))?.record.communicationUserId).toBe(grant.communicationUserId);
     expect(logs.some(([, event]) => event.event === 'claim_taken_over')).toBe(true);
-  });
-
-  it('takes over at once a claim whose expiry (plus clock skew) has passed', async () => {
-    const store = new MemoryIdentityStore();
-    const user = newUser();
-    await store.insert(deadHoldersClaim(user, -10_000));
-    const started = performance.now();
-    const grant = await issueTokenForUser(deps(store), user, order);
-    expect(performance.now() - started).toBeLessThan(FAST.leaseMs);
-    expect((await store.read(user))?.record.communicationUserId).toBe(grant.communicationUserId);
   });
 
   it('renews its claim while ACS is slow, so waiting requests do not take it over', async () => {
@@ -252,7 +186,9 @@ describe('issueTokenForUser', () => {
     } finally {
       emulator.setFaults({ failRate: 0 });
     }
-    expect(await store.read(user)).toBeUndefined();
+    const released = (await store.read(user))?.record;
+    expect(released?.claimId).toBeUndefined();
+    expect(released?.communicationUserId).toBeUndefined();
     const started = performance.now();
     await issueTokenForUser(deps(store), user, order);
     expect(performance.now() - started).toBeLessThan(FAST.leaseMs);
@@ -261,7 +197,7 @@ describe('issueTokenForUser', () => {
   it('answers IdentityPendingError when another claim outlasts the request budget', async () => {
     const store = new MemoryIdentityStore();
     const user = newUser();
-    await store.insert(deadHoldersClaim(user, 60_000));
+    await store.insert(deadHoldersClaim(user));
     const shortBudget = new AcsGateway(
       createIdentityClient({ kind: 'connectionString', connectionString: emulator.connectionString }),
       300,
@@ -327,6 +263,68 @@ describe('issueTokenForUser', () => {
       expect(error).toBeInstanceOf(IdentityStoreUnavailableError);
       expect(session.calls).toBe(0);
     }
+  });
+});
+
+describe('work sent to ACS, at the edges of time', () => {
+  const slowAcs = (latencyMs: number) => emulator.setFaults({ latencyMs });
+  const shortSession = (budgetMs: number) =>
+    new AcsGateway(
+      createIdentityClient({ kind: 'connectionString', connectionString: emulator.connectionString }),
+      budgetMs,
+    ).session();
+  const waitFor = async (condition: () => Promise<boolean>) => {
+    while (!(await condition())) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it('answers 503 on time when ACS is slower than the budget, and records the create when ACS answers', async () => {
+    const store = new MemoryIdentityStore();
+    const user = newUser();
+    const before = await acsOperations();
+    slowAcs(800);
+    try {
+      const started = performance.now();
+      const error = await issueTokenForUser(deps(store, { acs: shortSession(400) }), user, order).catch(
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(IdentityPendingError);
+      expect(performance.now() - started).toBeLessThan(800);
+      await waitFor(async () => (await store.read(user))?.record.communicationUserId !== undefined);
+    } finally {
+      slowAcs(0);
+    }
+    const after = await acsOperations();
+    expect(after.createIdentity - before.createIdentity).toBe(1);
+    expect(after.deleteIdentity - before.deleteIdentity).toBe(0);
+    const recorded = (await store.read(user))!.record.communicationUserId!;
+    expect(await activeIdentities()).toContain(recorded);
+    expect((await issueTokenForUser(deps(store), user, order)).communicationUserId).toBe(recorded);
+  });
+
+  it('an erase of a user whose first create is pending answers deleted and leaves nothing behind', async () => {
+    const store = new MemoryIdentityStore();
+    const user = newUser();
+    const before = new Set(await activeIdentities());
+    slowAcs(600);
+    let issuing: Promise<unknown>;
+    try {
+      issuing = issueTokenForUser(deps(store), user, order).catch((caught: unknown) => caught);
+      await waitFor(async () => (await store.read(user))?.record.claimId !== undefined);
+      const erased = await deleteUserIdentity({ rows: deps(store).rows, acs: gateway.session() }, user);
+      expect(erased).toEqual({ outcome: 'deleted' });
+      expect(await issuing).toBeInstanceOf(ErasedMeanwhileError);
+    } finally {
+      slowAcs(0);
+    }
+    expect((await store.read(user))?.record).toMatchObject({ erased: true, generation: 1 });
+    expect((await store.read(user))?.record.communicationUserId).toBeUndefined();
+    expect((await activeIdentities()).filter((id) => !before.has(id))).toEqual([]);
+    // A request that reads the row after the erase starts afresh.
+    const fresh = await issueTokenForUser(deps(store), user, order);
+    expect((await store.read(user))?.record).toMatchObject({
+      generation: 1,
+      communicationUserId: fresh.communicationUserId,
+    });
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { UserKey, Versioned } from '../../../src/identities/identity-store.js';
+import type { IdentityRecord, UserKey } from '../../../src/identities/identity-store.js';
 import { isWorthReusing, MIN_REMAINING_MS, type TokenReuse } from '../../../src/tokens/token-reuse.js';
-import { CLOCK_SKEW_MS, type TokenGrant, type TokenOrder } from '../../../src/tokens/tokens.js';
+import type { TokenGrant, TokenOrder } from '../../../src/tokens/tokens.js';
 
 export const MINUTE = 60_000;
 export const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -11,17 +11,6 @@ const aliceIdentity = '8:acs:00000000-0000-0000-0000-000000000001_a';
 const bobIdentity = '8:acs:00000000-0000-0000-0000-000000000001_b';
 const chatVoip: TokenOrder = { scopes: ['chat', 'voip'], expiresInMinutes: 60 };
 
-/** A reuse adapter on a clock the test moves by hand, and the records it is judged against. */
-export interface ReuseWorld {
-  reuse: TokenReuse;
-  clock: { now: number };
-  /**
-   * The user's record as a request would read it now, naming `communicationUserId` and revoked at `revokedAt`
-   * (whatever else the adapter keeps in it stays as it is).
-   */
-  current(user: UserKey, communicationUserId: string, revokedAt?: string): Promise<Versioned>;
-}
-
 function grant(communicationUserId: string, lifetimeMinutes: number, issuedAt = T0): TokenGrant {
   return {
     communicationUserId,
@@ -30,112 +19,128 @@ function grant(communicationUserId: string, lifetimeMinutes: number, issuedAt = 
   };
 }
 
-/** What every TokenReuse adapter must do; `createWorld` gives each test a fresh adapter at T0. */
-export function describeTokenReuseContract(adapter: string, createWorld: () => ReuseWorld) {
+/**
+ * What every TokenReuse adapter must do, judged against rows the test holds (as the row's owner would write them):
+ * `createReuse` gives each test a fresh adapter.
+ */
+export function describeTokenReuseContract(adapter: string, createReuse: () => TokenReuse) {
   describe(`${adapter} honours the TokenReuse contract`, () => {
-    async function remembered(world: ReuseWorld, user: UserKey, identity: string, issued: TokenGrant) {
-      await world.reuse.remember(
-        user,
-        chatVoip,
-        issued,
-        world.clock.now,
-        await world.current(user, identity),
-      );
+    /** The rows of one test: what keep answers is written into them, as src/identities/user-row.ts would. */
+    function world() {
+      const reuse = createReuse();
+      const rows = new Map<string, IdentityRecord>();
+      const rowOf = (user: UserKey, identity: string, changes: Partial<IdentityRecord> = {}) => {
+        const key = `${user.userId}/${identity}`;
+        const row = {
+          ...user,
+          createdAt: new Date(T0).toISOString(),
+          communicationUserId: identity,
+          ...rows.get(key),
+          ...changes,
+        };
+        rows.set(key, row);
+        return row;
+      };
+      return {
+        reuse,
+        now: T0,
+        async remember(user: UserKey, identity: string, issued: TokenGrant, order = chatVoip) {
+          const sealed = await reuse.keep(user, order, issued, this.now, rowOf(user, identity));
+          if (sealed) rowOf(user, identity, { reusableTokens: sealed });
+        },
+        find(user: UserKey, identity: string, order = chatVoip, changes: Partial<IdentityRecord> = {}) {
+          return reuse.find(user, order, rowOf(user, identity, changes), this.now);
+        },
+      };
     }
-    const find = async (
-      world: ReuseWorld,
-      user: UserKey,
-      identity: string,
-      order = chatVoip,
-      revokedAt?: string,
-    ) => world.reuse.find(user, order, await world.current(user, identity, revokedAt));
 
     it('hands back the same token for the same scopes in any order and the same expiry', async () => {
-      const world = createWorld();
+      const w = world();
       const issued = grant(aliceIdentity, 60);
-      await remembered(world, alice, aliceIdentity, issued);
-      world.clock.now = T0 + 5 * MINUTE;
+      await w.remember(alice, aliceIdentity, issued);
+      w.now = T0 + 5 * MINUTE;
+      expect(await w.find(alice, aliceIdentity, { scopes: ['voip', 'chat'], expiresInMinutes: 60 })).toEqual(
+        issued,
+      );
       expect(
-        await find(world, alice, aliceIdentity, { scopes: ['voip', 'chat'], expiresInMinutes: 60 }),
-      ).toEqual(issued);
-      expect(
-        (await find(world, alice, aliceIdentity, { scopes: ['chat', 'voip', 'chat'], expiresInMinutes: 60 }))
+        (await w.find(alice, aliceIdentity, { scopes: ['chat', 'voip', 'chat'], expiresInMinutes: 60 }))
           ?.token,
       ).toBe(issued.token);
     });
 
     it('keeps different scopes, expiries and users apart', async () => {
-      const world = createWorld();
-      await remembered(world, alice, aliceIdentity, grant(aliceIdentity, 60));
+      const w = world();
+      await w.remember(alice, aliceIdentity, grant(aliceIdentity, 60));
+      expect(await w.find(alice, aliceIdentity, { scopes: ['chat'], expiresInMinutes: 60 })).toBeUndefined();
       expect(
-        await find(world, alice, aliceIdentity, { scopes: ['chat'], expiresInMinutes: 60 }),
+        await w.find(alice, aliceIdentity, { scopes: ['chat', 'voip'], expiresInMinutes: 120 }),
       ).toBeUndefined();
-      expect(
-        await find(world, alice, aliceIdentity, { scopes: ['chat', 'voip'], expiresInMinutes: 120 }),
-      ).toBeUndefined();
-      expect(await find(world, bob, bobIdentity)).toBeUndefined();
+      expect(await w.find(bob, bobIdentity)).toBeUndefined();
     });
 
     it('reuses a token while at least half of its lifetime is left, and not after', async () => {
-      const world = createWorld();
+      const w = world();
       const issued = grant(aliceIdentity, 60);
-      await remembered(world, alice, aliceIdentity, issued);
-      world.clock.now = T0 + 30 * MINUTE;
-      expect((await find(world, alice, aliceIdentity))?.token).toBe(issued.token);
-      world.clock.now = T0 + 30 * MINUTE + 1;
-      expect(await find(world, alice, aliceIdentity)).toBeUndefined();
+      await w.remember(alice, aliceIdentity, issued);
+      w.now = T0 + 30 * MINUTE;
+      expect((await w.find(alice, aliceIdentity))?.token).toBe(issued.token);
+      w.now = T0 + 30 * MINUTE + 1;
+      expect(await w.find(alice, aliceIdentity)).toBeUndefined();
     });
 
     it('never hands back a token 10 minutes or less from expiry, even with half its lifetime left', async () => {
-      const world = createWorld();
+      const w = world();
       // ACS may issue a shorter token than asked for; with 16 minutes of life the 10-minute floor binds first.
       const short = grant(aliceIdentity, 16);
-      await remembered(world, alice, aliceIdentity, short);
-      world.clock.now = T0 + 5 * MINUTE;
-      expect((await find(world, alice, aliceIdentity))?.token).toBe(short.token);
-      world.clock.now = T0 + 6 * MINUTE;
-      expect(isWorthReusing(short.expiresOn.getTime(), T0, world.clock.now)).toBe(false);
-      expect(await find(world, alice, aliceIdentity)).toBeUndefined();
+      await w.remember(alice, aliceIdentity, short);
+      w.now = T0 + 5 * MINUTE;
+      expect((await w.find(alice, aliceIdentity))?.token).toBe(short.token);
+      w.now = T0 + 6 * MINUTE;
+      expect(isWorthReusing(short.expiresOn.getTime(), T0, w.now)).toBe(false);
+      expect(await w.find(alice, aliceIdentity)).toBeUndefined();
     });
 
     it('does not keep a token that is not worth reusing in the first place', async () => {
-      const world = createWorld();
-      await remembered(world, alice, aliceIdentity, grant(aliceIdentity, MIN_REMAINING_MS / MINUTE));
-      expect(await find(world, alice, aliceIdentity)).toBeUndefined();
+      const w = world();
+      await w.remember(alice, aliceIdentity, grant(aliceIdentity, MIN_REMAINING_MS / MINUTE));
+      expect(await w.find(alice, aliceIdentity)).toBeUndefined();
     });
 
-    it('never reuses a token asked for before the revocation the record names', async () => {
-      const world = createWorld();
-      await remembered(world, alice, aliceIdentity, grant(aliceIdentity, 60));
-      world.clock.now = T0 + MINUTE;
-      expect(
-        await find(world, alice, aliceIdentity, chatVoip, new Date(T0 + 1).toISOString()),
-      ).toBeUndefined();
+    it('never reuses a token issued under an older revocation count, at once (no clock, no pause)', async () => {
+      const w = world();
+      await w.remember(alice, aliceIdentity, grant(aliceIdentity, 60));
+      expect(await w.find(alice, aliceIdentity, chatVoip, { revocation: 1 })).toBeUndefined();
     });
 
-    it('treats a revocation within the clock-skew margin as possibly later, and an older one as done', async () => {
-      const world = createWorld();
+    it('neither keeps nor hands back a token while a revoke is under way', async () => {
+      const w = world();
+      await w.remember(alice, aliceIdentity, grant(aliceIdentity, 60));
+      expect(await w.find(alice, aliceIdentity, chatVoip, { revoking: true })).toBeUndefined();
+      await w.remember(alice, aliceIdentity, grant(aliceIdentity, 60));
+      expect(await w.find(alice, aliceIdentity)).toBeUndefined();
+    });
+
+    it('reuses a token issued after a completed revoke', async () => {
+      const w = world();
       const issued = grant(aliceIdentity, 60);
-      await remembered(world, alice, aliceIdentity, issued);
-      const wellBefore = new Date(T0 - CLOCK_SKEW_MS - 1).toISOString();
-      const withinSkew = new Date(T0 - CLOCK_SKEW_MS).toISOString();
-      expect((await find(world, alice, aliceIdentity, chatVoip, wellBefore))?.token).toBe(issued.token);
-      expect(await find(world, alice, aliceIdentity, chatVoip, withinSkew)).toBeUndefined();
+      await w.find(alice, aliceIdentity, chatVoip, { revocation: 3, revoking: undefined });
+      await w.remember(alice, aliceIdentity, issued);
+      expect((await w.find(alice, aliceIdentity))?.token).toBe(issued.token);
     });
 
     it('never hands out a token of another identity than the one the record names (erased and re-created)', async () => {
-      const world = createWorld();
-      await remembered(world, alice, aliceIdentity, grant(aliceIdentity, 60));
-      expect(await find(world, alice, `${aliceIdentity}-new`)).toBeUndefined();
+      const w = world();
+      await w.remember(alice, aliceIdentity, grant(aliceIdentity, 60));
+      expect(await w.find(alice, `${aliceIdentity}-new`)).toBeUndefined();
     });
 
     it('returns copies, so a caller cannot alter what later callers get', async () => {
-      const world = createWorld();
+      const w = world();
       const issued = grant(aliceIdentity, 60);
-      await remembered(world, alice, aliceIdentity, issued);
-      const first = (await find(world, alice, aliceIdentity)) as { token: string };
+      await w.remember(alice, aliceIdentity, issued);
+      const first = (await w.find(alice, aliceIdentity)) as { token: string };
       first.token = 'tampered';
-      expect((await find(world, alice, aliceIdentity))?.token).toBe(issued.token);
+      expect((await w.find(alice, aliceIdentity))?.token).toBe(issued.token);
     });
   });
 }

@@ -193,7 +193,7 @@ describe('TableIdentityStore on Azure Table Storage', () => {
         store.ping(),
         store.read(user),
         store.insert({ ...mapping, userId: 'bob' }),
-        store.replace({ ...mapping, revokedAt: new Date().toISOString() }, inserted!.version),
+        store.replace({ ...mapping, revocation: 1 }, inserted!.version),
         store.remove(user, inserted!.version),
       ]);
       for (const outcome of outcomes) {
