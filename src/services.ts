@@ -9,7 +9,6 @@ import type { ServicesState as ServicesStateOf } from './http/pipeline.js';
 import { failedAuthenticationLimit, userLimit } from './http/rate-limit.js';
 import { preflightMethods } from './http/route-table.js';
 import { createIdentityStore } from './identities/create-store.js';
-import type { IdentityStore } from './identities/identity-store.js';
 import { UserRows } from './identities/user-row.js';
 import { consoleLogger, type Logger } from './log.js';
 import { routes } from './routes.js';

@@ -67,7 +67,10 @@ export type IdentityStoreOptions =
   | { readonly kind: 'table'; readonly connection: TableConnection; readonly tableName: string };
 
 /** The identity store IDENTITY_STORE selects; a table endpoint is reached with `credential`. */
-export function createIdentityStore(store: IdentityStoreOptions, credential?: TokenCredential): IdentityStore {
+export function createIdentityStore(
+  store: IdentityStoreOptions,
+  credential?: TokenCredential,
+): IdentityStore {
   if (store.kind === 'memory') return new MemoryIdentityStore();
   return new TableReadyGate(
     new TableIdentityStore(tableClientFor(store.connection, store.tableName, credential)),
