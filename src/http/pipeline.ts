@@ -4,6 +4,7 @@ import { AuthenticationError, hasRequiredScope, type Principal } from '../caller
 import type { Logger, LogLevel } from '../log.js';
 import type { Services, ServicesState } from '../services.js';
 import { outcomeOf, requestLogLine } from '../telemetry.js';
+import { activeTraceId, inRequestSpan } from '../tracing/request-span.js';
 import { refuseOversizedBody } from './body.js';
 import { answerFor } from './error-answers.js';
 import { ProblemError, problem } from './problem.js';
@@ -105,7 +106,9 @@ function pipeline(
   stepsOf: (shared: SharedSteps) => readonly Step[],
   operation: (scope: RequestScope) => Promise<HttpResponseInit>,
 ): RouteHandler {
-  return async (request, context, state) => {
+  return (request, context, state) => inRequestSpan(request, context, () => handle(request, context, state));
+
+  async function handle(request: HttpRequest, context: InvocationContext, state: ServicesState) {
     const started = performance.now();
     const log = requestLogger(context);
     if (!state.ready) {
@@ -142,7 +145,7 @@ function pipeline(
     const status = response.status ?? 200;
     log(status >= 500 ? 'error' : status >= 400 ? 'warning' : 'information', line);
     return response;
-  };
+  }
 }
 
 /** Runs the steps around the operation; an error thrown at any depth is answered there, as a problem. */
@@ -202,8 +205,12 @@ const writers: Record<LogLevel, 'info' | 'warn' | 'error'> = {
  * host's log (Application Insights `traces`), each carrying the request's invocation id.
  */
 function requestLogger(context: InvocationContext): Logger {
-  return (level, event) =>
-    context[writers[level]](JSON.stringify({ ...event, invocationId: context.invocationId }));
+  return (level, event) => {
+    const traceId = activeTraceId();
+    context[writers[level]](
+      JSON.stringify({ ...event, invocationId: context.invocationId, ...(traceId ? { traceId } : {}) }),
+    );
+  };
 }
 
 function withNoStore(response: HttpResponseInit): HttpResponseInit {

@@ -117,6 +117,8 @@ describe('azure.yaml', () => {
     expect(await azdPackageFiles(staged.dir, service)).toEqual([
       'dist/index.cjs',
       'dist/index.cjs.map',
+      'dist/telemetry.cjs',
+      'dist/telemetry.cjs.map',
       'host.json',
       'package-lock.json',
       'package.json',
