@@ -31,6 +31,10 @@ export function startAzureMonitor(
         ? { credential: new ManagedIdentityCredential({ clientId: managedIdentityClientId }) }
         : {}),
     },
+    // Every trace kept (the distro's default keeps 5 a second): the request log lines, which the KQL counters of
+    // docs/observability.md add up, go with their trace.
+    samplingRatio: 1,
+    tracesPerSecond: 0,
     spanProcessors: [new UserIdRedactingProcessor()],
     instrumentationOptions: {
       http: { enabled: false },
