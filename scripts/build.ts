@@ -75,9 +75,12 @@ function ownOutputDir(root: string, dir: string) {
 /**
  * Source files the bundle loads only on demand, each bundled into its own file beside it (the name on the right): a
  * cold start that never imports one neither reads nor compiles it. The telemetry SDKs run only when telemetry is
- * configured (src/tracing/start.ts), and they are larger than the whole service.
+ * configured (src/tracing/start.ts), each only when it is the one configured, and they are larger than the service.
  */
-export const ON_DEMAND_BUNDLES: Readonly<Record<string, string>> = { 'src/tracing/sdk.ts': 'telemetry.cjs' };
+export const ON_DEMAND_BUNDLES: Readonly<Record<string, string>> = {
+  'src/tracing/otlp.ts': 'telemetry-otlp.cjs',
+  'src/tracing/azure-monitor.ts': 'telemetry-azure-monitor.cjs',
+};
 
 /**
  * Bundles the Functions entry into one CommonJS file, plus one file per on-demand module it imports; refuses a bundle
@@ -299,9 +302,9 @@ async function main(args: readonly string[]) {
     `Bundled ${bundle.inputs.length} modules into ${path.relative(process.cwd(), bundle.outfile)} ` +
       `(${(bundle.bytes / 1024).toFixed(0)} KiB, source map beside it); needs at run time, besides Node built-ins: ` +
       `${fromOutsideNode.join(', ') || 'nothing'}` +
-      bundle.onDemandFiles
-        .map((file) => `; loaded on demand: ${path.relative(process.cwd(), file)}`)
-        .join(''),
+      (bundle.onDemandFiles.length > 0
+        ? `; written beside it, loaded on demand: ${bundle.onDemandFiles.map((file) => path.relative(process.cwd(), file)).join(', ')}`
+        : ''),
   );
 }
 

@@ -9,7 +9,7 @@ import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
  * - the Azure SDK clients (ACS, Table Storage, Key Vault, the managed identity's token requests) trace themselves
  *   through @azure/core-tracing once it has an OpenTelemetry instrumenter, returned here for start.ts to install.
  *   AzureSdkInstrumentation would install it by hooking `require('@azure/core-tracing')`, which never happens in
- *   the bundle (dist/index.cjs), and this file runs from another bundle (dist/telemetry.cjs) whose copy of
+ *   the bundle (dist/index.cjs), and this file runs from another bundle (dist/telemetry-*.cjs) whose copy of
  *   @azure/core-tracing the service's clients never use.
  */
 export function traceClients(): Instrumenter {

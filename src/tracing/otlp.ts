@@ -29,11 +29,17 @@ export interface StartedTelemetry {
  * OTEL_RESOURCE_ATTRIBUTES). The exporters speak OTLP/HTTP JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json), the one
  * protocol a collector understands without protobuf or gRPC code in the bundle.
  */
-export function startOtlp(kind: 'otlp' | 'console'): StartedTelemetry {
+export function startOtlp(
+  kind: 'otlp' | 'console',
+  settings: Record<string, string | undefined>,
+): StartedTelemetry {
   const resource = resourceFromAttributes({ 'service.name': SERVICE_NAME }).merge(
     detectResources({ detectors: [envDetector] }),
   );
-  const exporter: SpanExporter = kind === 'console' ? new ConsoleSpanExporter() : new OTLPTraceExporter();
+  const exporter: SpanExporter =
+    kind === 'console'
+      ? new ConsoleSpanExporter()
+      : new OTLPTraceExporter(endpointOption(settings, 'TRACES', 'v1/traces'));
   const tracerProvider = new NodeTracerProvider({
     resource,
     spanProcessors: [new UserIdRedactingProcessor(), new BatchSpanProcessor(exporter)],
@@ -44,7 +50,11 @@ export function startOtlp(kind: 'otlp' | 'console'): StartedTelemetry {
     kind === 'otlp'
       ? new MeterProvider({
           resource,
-          readers: [new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() })],
+          readers: [
+            new PeriodicExportingMetricReader({
+              exporter: new OTLPMetricExporter(endpointOption(settings, 'METRICS', 'v1/metrics')),
+            }),
+          ],
         })
       : undefined;
   if (meterProvider) metrics.setGlobalMeterProvider(meterProvider);
@@ -54,4 +64,24 @@ export function startOtlp(kind: 'otlp' | 'console'): StartedTelemetry {
     },
     azureSdkInstrumenter: traceClients(),
   };
+}
+
+/**
+ * The exporters read the endpoint from the process environment themselves. The settings can hold it where the
+ * environment does not: `npm start` reads local.settings.json, which never reaches process.env. Then it is given
+ * to them as the URL the environment variable would have made.
+ */
+function endpointOption(
+  settings: Record<string, string | undefined>,
+  signal: 'TRACES' | 'METRICS',
+  path: string,
+): { url?: string } {
+  const endpoint = settings.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (
+    process.env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`] ||
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT ||
+    !endpoint
+  )
+    return {};
+  return { url: new URL(path, endpoint.endsWith('/') ? endpoint : `${endpoint}/`).href };
 }

@@ -7,7 +7,8 @@ import { markTelemetryOn } from './state.js';
 
 /**
  * Starts OpenTelemetry when the environment configures it (src/tracing/config.ts), before the first request.
- * The SDKs are imported only then (sdk.ts, its own bundle): without telemetry, a cold start does not even read them.
+ * The SDK is imported only then, and only the one configured: each is a bundle of its own (scripts/build.ts,
+ * ON_DEMAND_BUNDLES), so a cold start without telemetry does not even read them, and OTLP does not read the distro.
  */
 export async function startTelemetry(
   env: Record<string, string | undefined> = process.env,
@@ -17,11 +18,14 @@ export async function startTelemetry(
   if (target.kind === 'off') return undefined;
   let started: StartedTelemetry;
   try {
-    const sdk = await import('./sdk.js');
     started =
       target.kind === 'azure-monitor'
-        ? sdk.startAzureMonitor(azureFunctions, target.connectionString, target.managedIdentityClientId)
-        : sdk.startOtlp(target.kind);
+        ? (await import('./azure-monitor.js')).startAzureMonitor(
+            azureFunctions,
+            target.connectionString,
+            target.managedIdentityClientId,
+          )
+        : (await import('./otlp.js')).startOtlp(target.kind, env);
   } catch (error) {
     // The service runs on without telemetry; the error's name only, as its message could quote a setting.
     log('warning', { event: 'telemetry_failed', exporter: target.kind, name: (error as Error)?.name });

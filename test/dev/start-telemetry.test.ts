@@ -7,7 +7,7 @@ import {
   type ReceivedSpan,
   SPAN_KIND,
   startOtlpReceiver,
-} from '../support/otlp-receiver.js';
+} from '../../dev/otlp-receiver.js';
 import { startTracedProcess, type TracedProcess } from '../support/traced-process.js';
 
 /**

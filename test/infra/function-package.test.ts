@@ -12,8 +12,10 @@ const run = promisify(execFile);
 const PACKAGE = [
   'dist/index.cjs',
   'dist/index.cjs.map',
-  'dist/telemetry.cjs',
-  'dist/telemetry.cjs.map',
+  'dist/telemetry-azure-monitor.cjs',
+  'dist/telemetry-azure-monitor.cjs.map',
+  'dist/telemetry-otlp.cjs',
+  'dist/telemetry-otlp.cjs.map',
   'host.json',
   'package.json',
 ];
@@ -107,7 +109,11 @@ describe('the packaged app of this repository', () => {
     ];
     const notBuiltin = required.filter((name) => !builtinModules.includes(name.replace(/^node:/, '')));
     // The telemetry SDKs, beside the bundle, required only when telemetry is configured (src/tracing/start.ts).
-    expect(notBuiltin.sort()).toEqual(['./telemetry.cjs', '@azure/functions-core']);
+    expect(notBuiltin.sort()).toEqual([
+      './telemetry-azure-monitor.cjs',
+      './telemetry-otlp.cjs',
+      '@azure/functions-core',
+    ]);
 
     const manifest = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { main: string };
     expect(manifest.main).toBe('dist/index.cjs');

@@ -6,7 +6,7 @@ import { toTableKey } from '../../src/identities/table/table-keys.js';
 import { type RunningAzurite, startAzurite } from '../support/azurite.js';
 import { useKeyVaultEmulator } from '../support/key-vault.js';
 import { LogCapture } from '../support/log-capture.js';
-import { type OtlpReceiver, SPAN_KIND, startOtlpReceiver } from '../support/otlp-receiver.js';
+import { type OtlpReceiver, SPAN_KIND, startOtlpReceiver } from '../../dev/otlp-receiver.js';
 import { startTracedProcess, type TracedProcess } from '../support/traced-process.js';
 import { trackIssuer, trackUser, uniqueUser } from './harness.js';
 

@@ -11,6 +11,7 @@ export interface ReceivedSpan {
   /** 1 internal, 2 server, 3 client (OTLP's SpanKind numbers). */
   kind: number;
   attributes: Record<string, unknown>;
+  durationMs: number;
   /** The span exactly as received, for a scan of every field (events, status, resource...). */
   raw: string;
 }
@@ -48,6 +49,8 @@ interface OtlpSpan {
   parentSpanId?: string;
   name: string;
   kind: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
   attributes?: { key: string; value: OtlpValue }[];
 }
 
@@ -63,6 +66,7 @@ function spansOf(body: string): ReceivedSpan[] {
         ...(span.parentSpanId ? { parentSpanId: span.parentSpanId } : {}),
         name: span.name,
         kind: span.kind,
+        durationMs: Number(BigInt(span.endTimeUnixNano) - BigInt(span.startTimeUnixNano)) / 1e6,
         attributes: Object.fromEntries(
           (span.attributes ?? []).map(({ key, value }) => [key, attributeValue(value)]),
         ),
@@ -80,9 +84,12 @@ async function textOf(request: IncomingMessage): Promise<string> {
 
 /**
  * A minimal OTLP/HTTP JSON collector on loopback: it accepts what the service's exporters post (traces and metrics)
- * and keeps it for the test to read. It understands JSON only, so a service that exported protobuf would fail here.
+ * and keeps it for the caller to read (the tests, the benchmark, `npm run otel-collector`). It understands JSON only,
+ * so a service that exported protobuf would fail here. `port` 0 (default) picks a free one.
  */
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(
+  options: { port?: number; onSpans?: (spans: ReceivedSpan[]) => void } = {},
+): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const bodies: string[] = [];
   const posts: OtlpReceiver['posts'] = [];
@@ -92,11 +99,15 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     const path = request.url ?? '';
     posts.push({ path, contentType: request.headers['content-type'] ?? '' });
     bodies.push(body);
-    if (path === '/v1/traces') spans.push(...spansOf(body));
+    if (path === '/v1/traces') {
+      const received = spansOf(body);
+      spans.push(...received);
+      options.onSpans?.(received);
+    }
     response.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
     for (const wake of waiters) wake();
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
