@@ -12,7 +12,7 @@ export interface ServiceChildConfig {
 /** Our service as the local host serves it (same route table and handlers as Azure), one process per scenario. */
 serveFromParent<ServiceChildConfig>(async ({ env, shareReusableTokens }) => {
   // As dev/local-host-cli.ts does: telemetry when the settings configure it, off otherwise.
-  await startTelemetry(env);
+  const telemetry = await startTelemetry(env);
   const host = await startLocalHost({
     env,
     ...(shareReusableTokens === false ? { shareReusableTokens } : {}),
@@ -21,5 +21,13 @@ serveFromParent<ServiceChildConfig>(async ({ env, shareReusableTokens }) => {
     await host.close();
     throw new Error(`invalid settings: ${host.services.settingNames.join(', ')}`);
   }
-  return host;
+  if (!telemetry) return host;
+  // The spans still batched go out before the process exits, so the collector counts every request.
+  return {
+    url: host.url,
+    async close() {
+      await host.close();
+      await telemetry.shutdown();
+    },
+  };
 });

@@ -103,6 +103,7 @@ describe('npm run bench (smoke)', () => {
 
   it('runs the telemetry part: load and cold starts with telemetry off and on, spans received while on', async () => {
     const otelJson = path.join(OUTPUT_DIR, `${randomUUID()}.json`);
+    await mkdir(OUTPUT_DIR, { recursive: true });
     try {
       const { stdout } = await run(
         TSX,
