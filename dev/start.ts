@@ -115,9 +115,9 @@ function describeStore(settings: Settings, azurite: AzuriteTable | undefined): s
 
 /**
  * What `npm start` runs: the settings from local.settings.json overridden by the environment (as `func start`
- * does), an in-process ACS emulator when no ACS setting is given, a development identity provider when no
- * AUTH_ISSUER is given (in jwt mode), Azurite when the settings ask for development storage and nothing answers on
- * its port, and the local host on `port`.
+ * does), an in-process ACS emulator when no ACS setting is given, a development identity provider when neither
+ * AUTH_ISSUER nor AUTH_ISSUERS is given (in jwt mode), Azurite when the settings ask for development storage and
+ * nothing answers on its port, and the local host on `port`.
  */
 export async function startDevelopment(options: {
   port: number;
@@ -147,7 +147,8 @@ export async function startDevelopment(options: {
       env.COMMUNICATION_SERVICES_CONNECTION_STRING = emulator.connectionString;
     }
     let issuer: DevIssuer | undefined;
-    if ((env.AUTH_MODE ?? 'jwt') === 'jwt' && !isSet(env, 'AUTH_ISSUER')) {
+    // AUTH_ISSUERS is used as given: the development provider is added to no list of issuers.
+    if ((env.AUTH_MODE ?? 'jwt') === 'jwt' && !isSet(env, 'AUTH_ISSUER') && !isSet(env, 'AUTH_ISSUERS')) {
       issuer = await listening('DEV_ISSUER_PORT', options.issuerPort ?? 0, () =>
         startDevIssuer({ port: options.issuerPort ?? 0 }),
       );

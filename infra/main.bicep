@@ -63,13 +63,17 @@ param communicationServicesDataLocation string = 'United States'
 ])
 param authMode string = 'jwt'
 
-@minLength(1)
-@description('AUTH_ISSUER: the identity provider that signs callers\' tokens (https URL), e.g. https://login.microsoftonline.com/<tenant-id>/v2.0')
-param authIssuer string
+@description('AUTH_ISSUER: the identity provider that signs callers\' tokens (https URL), e.g. https://login.microsoftonline.com/<tenant-id>/v2.0. Filled by the preprovision hook; empty with AUTH_ISSUERS.')
+param authIssuer string = ''
 
-@minLength(1)
-@description('AUTH_AUDIENCE: the audience (aud) the callers\' tokens must carry; a comma list is allowed.')
-param authAudience string
+@description('AUTH_AUDIENCE: the audience (aud) the callers\' tokens must carry; a comma list is allowed. Empty with AUTH_ISSUERS.')
+param authAudience string = ''
+
+@description('AUTH_ISSUERS: a JSON list of trusted issuers (docs/identity-providers.md), instead of AUTH_ISSUER and AUTH_AUDIENCE. Empty: the single issuer.')
+param authIssuers string = ''
+
+@description('AUTH_ADMIN_REACH: all-issuers or own-issuer (admins act only on users of their own issuer). Empty: the service default (all-issuers).')
+param authAdminReach string = ''
 
 @description('AUTH_REQUIRED_SCOPE: a scope (scp) or app role (roles) every caller must hold. Empty: none required.')
 param authRequiredScope string = ''
@@ -92,8 +96,54 @@ param corsAllowedOrigins string = ''
 @description('RATE_LIMIT_PER_MINUTE: requests per minute per user (and per client address before authentication). Empty: the service default.')
 param rateLimitPerMinute string = ''
 
-@description('Upper bound of Flex Consumption instances.')
-param maximumInstanceCount int = 100
+@description('AUTH_JWKS_URI: where the issuer publishes its signing keys, if not in its OpenID discovery document. Empty: discovery.')
+param authJwksUri string = ''
+
+@description('AUTH_USER_CLAIM: the claim that identifies a user. Empty: the service default (oid). Changing it re-keys every user.')
+param authUserClaim string = ''
+
+@description('TEAMS_CLIENT_ID: client id of the Entra app Teams users sign in to. Empty: the Teams route is off.')
+param teamsClientId string = ''
+
+@description('TOKEN_SCOPES_BY_ROLE: JSON object from app role to the ACS scopes it may get. Empty: every caller may get every allowed scope.')
+param tokenScopesByRole string = ''
+
+@description('TOKEN_REUSE: false gives every request a freshly issued token. Empty: the service default (true).')
+param tokenReuse string = ''
+
+@description('TOKEN_REUSE_MAX_ENTRIES: tokens kept per instance when they cannot be shared. Empty: the service default.')
+param tokenReuseMaxEntries string = ''
+
+@description('REQUEST_TIMEOUT_MS: time budget of the ACS calls of one request. Empty: the service default.')
+param requestTimeoutMs string = ''
+
+// Flex Consumption scale (Microsoft.Web/sites@2024-04-01 functionAppConfig.scaleAndConcurrency). Strings, because
+// azd hands every value of main.parameters.json over as text; int() turns them into numbers below.
+@description('Instances kept warm for the HTTP functions (always ready; billed while idle). 0: none.')
+param alwaysReadyHttpInstances string = '0'
+
+@description('Upper bound of Flex Consumption instances (40 to 1000).')
+param maximumInstanceCount string = '100'
+
+@description('Memory of each instance in MB.')
+@allowed([
+  '512'
+  '2048'
+  '4096'
+])
+param instanceMemoryMB string = '2048'
+
+@description('Concurrent HTTP requests per instance before the platform scales out. 0: the platform default for the memory size.')
+param httpPerInstanceConcurrency string = '0'
+
+@description('true: NODE_OPTIONS=--enable-source-maps, so stack traces name src/*.ts; it costs every cold start the parse of the source map.')
+param enableSourceMaps string = 'false'
+
+@description('true: Key Vault purge protection (irreversible; then `azd down --purge` cannot free the vault name for 90 days).')
+param keyVaultPurgeProtection string = 'false'
+
+@description('Email address for the alert rules\' notifications. Empty: the alerts fire in the portal only.')
+param alertEmail string = ''
 
 var abbreviations = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -159,26 +209,40 @@ module keyVault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     principalId: apiIdentity.outputs.principalId
+    purgeProtection: bool(keyVaultPurgeProtection)
   }
 }
 
-// The service's own settings (src/settings.ts). An empty value means "use the service's default".
+// The service's own settings (src/settings.ts). The first six come from the resources above; every other one is a
+// parameter mapped from the azd environment variable of the same name (main.parameters.json), so `azd env set NAME
+// value` then `azd provision` keeps it. The appsettings resource replaces the whole list on every deployment: a
+// setting changed only in the portal is gone after the next one (test/infra/settings-parameters.test.ts).
+// An empty value means "use the service's default".
 var serviceSettings = {
   COMMUNICATION_SERVICES_ENDPOINT: communication.outputs.endpoint
   AZURE_CLIENT_ID: apiIdentity.outputs.clientId
   IDENTITY_STORE: 'table'
   IDENTITY_STORE_ENDPOINT: storage.outputs.tableEndpoint
   IDENTITY_TABLE_NAME: storage.outputs.identityTableName
+  TOKEN_SEALING_KEY_URL: keyVault.outputs.keyUri
   AUTH_MODE: authMode
   AUTH_ISSUER: authIssuer
   AUTH_AUDIENCE: authAudience
+  AUTH_ISSUERS: authIssuers
+  AUTH_ADMIN_REACH: authAdminReach
+  AUTH_JWKS_URI: authJwksUri
+  AUTH_USER_CLAIM: authUserClaim
   AUTH_REQUIRED_SCOPE: authRequiredScope
   AUTH_ADMIN_ROLE: authAdminRole
+  TEAMS_CLIENT_ID: teamsClientId
   TOKEN_ALLOWED_SCOPES: tokenAllowedScopes
   TOKEN_DEFAULT_SCOPES: tokenDefaultScopes
   TOKEN_DEFAULT_EXPIRES_IN_MINUTES: tokenDefaultExpiresInMinutes
+  TOKEN_SCOPES_BY_ROLE: tokenScopesByRole
+  TOKEN_REUSE: tokenReuse
+  TOKEN_REUSE_MAX_ENTRIES: tokenReuseMaxEntries
+  REQUEST_TIMEOUT_MS: requestTimeoutMs
   RATE_LIMIT_PER_MINUTE: rateLimitPerMinute
-  TOKEN_SEALING_KEY_URL: keyVault.outputs.keyUri
 }
 
 module api 'app/api.bicep' = {
@@ -196,7 +260,13 @@ module api 'app/api.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     serviceSettings: serviceSettings
     corsAllowedOrigins: filter(map(split(corsAllowedOrigins, ','), origin => trim(origin)), origin => !empty(origin))
-    maximumInstanceCount: maximumInstanceCount
+    scale: {
+      alwaysReadyHttpInstances: int(alwaysReadyHttpInstances)
+      maximumInstanceCount: int(maximumInstanceCount)
+      instanceMemoryMB: instanceMemoryMB == '512' ? 512 : instanceMemoryMB == '4096' ? 4096 : 2048
+      httpPerInstanceConcurrency: int(httpPerInstanceConcurrency)
+    }
+    enableSourceMaps: bool(enableSourceMaps)
   }
 }
 
@@ -211,6 +281,28 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+module diagnostics 'app/diagnostics.bicep' = {
+  name: 'diagnostics'
+  scope: rg
+  params: {
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    keyVaultName: keyVault.outputs.name
+    storageAccountName: storage.outputs.name
+  }
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: resourceToken
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    alertEmail: alertEmail
+  }
+}
+
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
@@ -220,3 +312,9 @@ output SERVICE_API_URI string = api.outputs.uri
 output COMMUNICATION_SERVICES_ENDPOINT string = communication.outputs.endpoint
 output IDENTITY_STORE_ENDPOINT string = storage.outputs.tableEndpoint
 output AZURE_CLIENT_ID string = apiIdentity.outputs.clientId
+// What a client needs besides SERVICE_API_URI; the preprovision hook also keeps ENTRA_API_CLIENT_ID, ENTRA_API_SCOPE
+// and ENTRA_TENANT_ID in the azd environment (`azd env get-values`).
+output AUTH_ISSUER string = authIssuer
+output AUTH_AUDIENCE string = authAudience
+output AUTH_REQUIRED_SCOPE string = authRequiredScope
+output AUTH_ADMIN_ROLE string = authAdminRole

@@ -51,6 +51,9 @@ export function audit(log: Logger, entry: AuditEntry, outcome: AuditOutcome, rea
     actorKind: entry.actorKind,
     actor: hashUser(entry.actor),
     subject: hashUser(entry.subject),
+    // Issuers name identity providers and tenants, not people: with several, they say whose users were touched.
+    actorIssuer: entry.actor.issuer,
+    subjectIssuer: entry.subject.issuer,
     outcome,
     ...(reason ? { reason } : {}),
     at: new Date().toISOString(),

@@ -1,4 +1,5 @@
 import { app } from '@azure/functions';
+import { logKeptProblems } from './log.js';
 import { routes } from './routes.js';
 import { getServices } from './services.js';
 import { startTelemetry } from './tracing/start.js';
@@ -21,6 +22,9 @@ for (const { name, methods, route, authLevel, handler } of routes) {
     methods: [...methods],
     route,
     authLevel,
-    handler: (request, context) => handler(request, context, getServices()),
+    handler: (request, context) => {
+      logKeptProblems(context);
+      return handler(request, context, getServices());
+    },
   });
 }

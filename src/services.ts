@@ -1,10 +1,12 @@
+import type { TokenCredential } from '@azure/identity';
 import { AcsGateway, createIdentityClient } from './acs/client.js';
+import type { Services } from './app-services.js';
 import { createCallerValidator } from './caller/index.js';
+import { anyTenantIssuers } from './caller/issuers.js';
 import type { JwtValidatorOptions } from './caller/jwt.js';
-import type { CallerValidator } from './caller/principal.js';
 import { corsStep } from './http/cors.js';
-import type { Step } from './http/pipeline.js';
-import { type FailedAuthenticationLimit, failedAuthenticationLimit, userLimit } from './http/rate-limit.js';
+import type { ServicesState as ServicesStateOf } from './http/pipeline.js';
+import { failedAuthenticationLimit, userLimit } from './http/rate-limit.js';
 import { preflightMethods } from './http/route-table.js';
 import { createIdentityStore } from './identities/create-store.js';
 import type { IdentityStore } from './identities/identity-store.js';
@@ -12,28 +14,14 @@ import { createRateLimitStore } from './limits/create-rate-limit-store.js';
 import { consoleLogger, type Logger } from './log.js';
 import { routes } from './routes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
+import { managedIdentityCredential } from './shared/credential.js';
 import { createTokenSealer } from './tokens/sealing/index.js';
 import { InstanceTokenReuse, SharedTokenReuse, type TokenReuse } from './tokens/token-reuse.js';
 
-/** Everything a handler needs, built once per process (or once per local host) from the settings. */
-export interface Services {
-  readonly settings: Settings;
-  /** Starts each request's AcsSession (its own time budget and call count). */
-  readonly acsGateway: AcsGateway;
-  /** Verifies who is calling, as AUTH_MODE says. */
-  readonly callerValidator: CallerValidator;
-  /** Every user's record; read once per request, never cached, so every instance sees every change at once. */
-  readonly store: IdentityStore;
-  /** Tokens issued earlier, handed back to a user asking again (TOKEN_REUSE); undefined when off. */
-  readonly reuse: TokenReuse | undefined;
-  /** The request steps whose state outlives a request; src/http/pipeline.ts puts them in order around each route. */
-  readonly steps: {
-    readonly cors: Step;
-    readonly userLimit: Step;
-  };
-  /** The per-address limit the authenticate step verifies callers within (this instance's memory). */
-  readonly failedAuthenticationLimit: FailedAuthenticationLimit;
-}
+export type { Services } from './app-services.js';
+
+/** Either working services, or the names of the settings that keep the service from working (never values). */
+export type ServicesState = ServicesStateOf<Services>;
 
 /**
  * TOKEN_REUSE's adapter: shared through the identity store when tokens can be sealed (src/tokens/sealing), else
@@ -43,19 +31,15 @@ function createTokenReuse(
   settings: Settings,
   store: IdentityStore,
   log: Logger,
+  credential: TokenCredential,
   share: boolean,
 ): TokenReuse | undefined {
   const { reuse } = settings.tokens;
   if (!reuse.enabled) return undefined;
-  const sealer = share ? createTokenSealer(settings, log) : undefined;
+  const sealer = share ? createTokenSealer(settings, log, { credential }) : undefined;
   const options = { maxEntries: reuse.maxEntries };
   return sealer ? new SharedTokenReuse(store, sealer, options) : new InstanceTokenReuse(options);
 }
-
-/** Either working services, or the names of the settings that keep the service from working (never values). */
-export type ServicesState =
-  | { readonly ready: true; readonly services: Services }
-  | { readonly ready: false; readonly settingNames: readonly string[] };
 
 export interface ServicesOptions {
   log?: Logger;
@@ -74,6 +58,13 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         'AUTH_MODE=anonymous: every caller gets a new ACS identity and nobody is verified. Use this only for demos.',
     });
   }
+  for (const issuer of settings.auth.mode === 'jwt' ? anyTenantIssuers(settings.auth.issuers) : []) {
+    log('warning', {
+      event: 'any_tenant_issuer',
+      issuer,
+      message: `AUTH_ISSUERS lets users of every tenant in through ${issuer} ("tenants": ["*"]).`,
+    });
+  }
   if (settings.store.kind === 'memory') {
     log('warning', {
       event: 'memory_identity_store',
@@ -81,14 +72,16 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         'Identity mappings are kept in memory: they are lost on restart and not shared between instances.',
     });
   }
-  const store = createIdentityStore(settings.store);
+  // One credential for ACS, Table Storage and Key Vault: one token cache, one place that reads AZURE_CLIENT_ID.
+  const credential = managedIdentityCredential(settings.managedIdentityClientId);
+  const store = createIdentityStore(settings.store, credential);
   const { perMinute } = settings.rateLimit;
   return {
     settings,
-    acsGateway: new AcsGateway(createIdentityClient(settings.acs), settings.requestTimeoutMs),
+    acsGateway: new AcsGateway(createIdentityClient(settings.acs, credential), settings.requestTimeoutMs),
     callerValidator: createCallerValidator(settings.auth, options.jwt),
     store,
-    reuse: createTokenReuse(settings, store, log, options.shareReusableTokens ?? true),
+    reuse: createTokenReuse(settings, store, log, credential, options.shareReusableTokens ?? true),
     failedAuthenticationLimit: failedAuthenticationLimit({ perMinute }),
     steps: {
       cors: corsStep({
@@ -96,7 +89,7 @@ export function createServices(settings: Settings, options: ServicesOptions = {}
         platformOrigins: settings.cors.platformOrigins,
         routeMethods: preflightMethods(() => routes),
       }),
-      userLimit: userLimit({ perMinute, users: createRateLimitStore(settings.store, perMinute) }),
+      userLimit: userLimit({ perMinute, users: createRateLimitStore(settings.store, perMinute, credential) }),
     },
   };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { acsScopeSchema } from './acs/scopes.js';
 import { allowedOriginsSchema, platformAllowedOriginsSchema } from './http/cors-origins.js';
-import { isLoopbackUrl } from './http/loopback.js';
+import { isLoopbackUrl } from './shared/loopback.js';
 import { scopesByRoleSchema } from './tokens/scope-policy.js';
 
 const DEFAULT_TABLE_NAME = 'AcsIdentities';
@@ -107,6 +107,123 @@ const storageConnectionString = z
     return parts.get('defaultendpointsprotocol')?.toLowerCase() !== 'http' && parts.has('accountname');
   }, 'must be a storage connection string using https (plain http is allowed for loopback addresses only)');
 
+/** Where an AUTH_ISSUERS issuer (or its jwksUri) carries the token's tenant: Entra's multi-tenant issuer form. */
+export const TENANT_PLACEHOLDER = '{tenantid}';
+/** `"tenants": ["*"]`: any tenant, said explicitly (logged as a warning at start-up). */
+export const ANY_TENANT = '*';
+/** An Entra tenant id (`tid`): a GUID. */
+export const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EXAMPLE_TENANT = '00000000-0000-0000-0000-000000000000';
+
+/** An issuer or key-set URL that may carry {tenantid} once, in its path, and is a secure URL with it filled in. */
+const templatedUrl = z
+  .string()
+  .trim()
+  .refine(
+    (value) => value.split(TENANT_PLACEHOLDER).length <= 2,
+    `must contain ${TENANT_PLACEHOLDER} at most once`,
+  )
+  .refine((value) => {
+    const filled = value.replace(TENANT_PLACEHOLDER, EXAMPLE_TENANT);
+    if (!secureUrl.safeParse(filled).success) return false;
+    return !value.includes(TENANT_PLACEHOLDER) || new URL(filled).pathname.includes(EXAMPLE_TENANT);
+  }, `must be an https URL (plain http for loopback only), with ${TENANT_PLACEHOLDER} only in its path`);
+
+const entryText = z.string().trim().min(1, 'must not be empty');
+
+/** One AUTH_ISSUERS entry. Field names are the JSON's; errors name the entry by index (AUTH_ISSUERS[1].tenants). */
+const issuerEntrySchema = z
+  .strictObject({
+    issuer: templatedUrl,
+    /** A string or a list; a token of this issuer must name one of them in `aud`. */
+    audience: z.preprocess(
+      (value) => (typeof value === 'string' ? [value] : value),
+      z
+        .array(entryText, { error: 'must be a string or a list of strings' })
+        .min(1, 'must name at least one audience'),
+    ),
+    /** Default: OpenID discovery at `<issuer>/.well-known/openid-configuration`. */
+    jwksUri: templatedUrl.optional(),
+    /** Default: AUTH_USER_CLAIM. */
+    userClaim: entryText.optional(),
+    /** The claim holding the caller's roles (a JSON list of strings). Default: `roles`. */
+    rolesClaim: entryText.optional(),
+    /** For a {tenantid} issuer: the allowed tenant ids (`tid`), or ["*"]. */
+    tenants: z
+      .array(
+        z
+          .string()
+          .trim()
+          .refine(
+            (value) => value === ANY_TENANT || TENANT_ID.test(value),
+            'must list tenant ids (GUIDs) or "*"',
+          ),
+      )
+      .min(1, 'must name at least one tenant id, or "*" for any tenant')
+      .optional(),
+  })
+  .superRefine((entry, ctx) => {
+    const issue = (message: string) =>
+      ctx.addIssue({ code: 'custom', path: ['tenants'], message, input: undefined });
+    const template = entry.issuer.includes(TENANT_PLACEHOLDER);
+    if (template && entry.tenants === undefined) {
+      issue(
+        `is required when the issuer contains ${TENANT_PLACEHOLDER} (tenant ids, or ["*"] for any tenant)`,
+      );
+    }
+    if (!template && entry.tenants !== undefined) {
+      issue(`is only for an issuer that contains ${TENANT_PLACEHOLDER}`);
+    }
+    if (entry.tenants?.includes(ANY_TENANT) && entry.tenants.length > 1) {
+      issue('must be ["*"] alone, or tenant ids without "*"');
+    }
+  })
+  .transform(({ audience, tenants, ...entry }) => ({
+    ...entry,
+    audiences: [...new Set(audience)],
+    ...(tenants === undefined
+      ? {}
+      : {
+          tenants: tenants.includes(ANY_TENANT)
+            ? ANY_TENANT
+            : [...new Set(tenants.map((t) => t.toLowerCase()))],
+        }),
+  }));
+
+/** AUTH_ISSUERS: a JSON array of issuer entries; two entries must not name the same issuer. */
+const issuerListSchema = z
+  .string()
+  .transform((value, ctx): unknown => {
+    try {
+      return JSON.parse(value);
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'is not valid JSON (it must be a JSON array of issuers)',
+        input: undefined,
+      });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .array(issuerEntrySchema, { error: 'must be a JSON array of issuers' })
+      .min(1, 'must list at least one issuer'),
+  )
+  .superRefine((entries, ctx) => {
+    entries.forEach((entry, index) => {
+      const first = entries.findIndex((other) => other.issuer === entry.issuer);
+      if (first !== index) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'issuer'],
+          message: `is already listed as AUTH_ISSUERS[${first}].issuer`,
+          input: undefined,
+        });
+      }
+    });
+  });
+
 /**
  * Every setting the service reads. The keys ARE the environment variable (app setting) names; other modules and
  * tests enumerate them, so a setting read anywhere else is a defect.
@@ -123,9 +240,11 @@ export const settingsSchema = z.object({
     .pipe(z.array(z.string()).min(1, 'must name at least one audience'))
     .optional(),
   AUTH_JWKS_URI: secureUrl.optional(),
+  AUTH_ISSUERS: issuerListSchema.optional(),
   AUTH_USER_CLAIM: z.string().trim().min(1).default('oid'),
   AUTH_REQUIRED_SCOPE: optionalText,
   AUTH_ADMIN_ROLE: optionalText,
+  AUTH_ADMIN_REACH: z.enum(['all-issuers', 'own-issuer']).default('all-issuers'),
   TEAMS_CLIENT_ID: z
     .string()
     .trim()
@@ -188,9 +307,17 @@ function checkCombinations(raw: RawSettings, ctx: z.RefinementCtx): boolean {
     );
   }
 
-  if (raw.AUTH_MODE === 'jwt') {
-    if (raw.AUTH_ISSUER === undefined) fail('AUTH_ISSUER', 'is required when AUTH_MODE is jwt');
-    if (raw.AUTH_AUDIENCE === undefined) fail('AUTH_AUDIENCE', 'is required when AUTH_MODE is jwt');
+  if (raw.AUTH_ISSUERS !== undefined) {
+    for (const single of ['AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_JWKS_URI'] as const) {
+      if (raw[single] === undefined) continue;
+      fail('AUTH_ISSUERS', `must not be set together with ${single} (move that issuer into the list)`);
+      fail(single, 'must not be set together with AUTH_ISSUERS (move this issuer into the list)');
+    }
+  } else if (raw.AUTH_MODE === 'jwt') {
+    if (raw.AUTH_ISSUER === undefined)
+      fail('AUTH_ISSUER', 'is required when AUTH_MODE is jwt (or set AUTH_ISSUERS)');
+    if (raw.AUTH_AUDIENCE === undefined)
+      fail('AUTH_AUDIENCE', 'is required when AUTH_MODE is jwt (or set AUTH_ISSUERS)');
   }
   if (raw.AUTH_MODE === 'easyauth' && !raw.WEBSITE_AUTH_ENABLED) {
     fail(
@@ -231,6 +358,19 @@ function storageConnection(raw: RawSettings) {
   return undefined;
 }
 
+export type IssuerEntry = z.output<typeof issuerEntrySchema>;
+
+/**
+ * The issuers AUTH_MODE=jwt trusts, each with its own claims: AUTH_ISSUERS as given, or AUTH_ISSUER and
+ * AUTH_AUDIENCE as a one-entry list (the same issuer string, so existing users keep their keys).
+ */
+function trustedIssuers(raw: RawSettings): (IssuerEntry & { userClaim: string })[] {
+  const entries: IssuerEntry[] = raw.AUTH_ISSUERS ?? [
+    { issuer: raw.AUTH_ISSUER ?? '', audiences: raw.AUTH_AUDIENCE ?? [], jwksUri: raw.AUTH_JWKS_URI },
+  ];
+  return entries.map((entry) => ({ ...entry, userClaim: entry.userClaim ?? raw.AUTH_USER_CLAIM }));
+}
+
 function toSettings(raw: RawSettings) {
   const acs = raw.COMMUNICATION_SERVICES_CONNECTION_STRING
     ? { kind: 'connectionString' as const, connectionString: raw.COMMUNICATION_SERVICES_CONNECTION_STRING }
@@ -243,13 +383,7 @@ function toSettings(raw: RawSettings) {
   const claimRules = { userClaim: raw.AUTH_USER_CLAIM, requiredScope: raw.AUTH_REQUIRED_SCOPE };
   const auth =
     raw.AUTH_MODE === 'jwt'
-      ? {
-          mode: 'jwt' as const,
-          issuer: raw.AUTH_ISSUER ?? '',
-          audiences: raw.AUTH_AUDIENCE ?? [],
-          jwksUri: raw.AUTH_JWKS_URI,
-          ...claimRules,
-        }
+      ? { mode: 'jwt' as const, issuers: trustedIssuers(raw), ...claimRules }
       : raw.AUTH_MODE === 'easyauth'
         ? { mode: 'easyauth' as const, ...claimRules }
         : { mode: 'anonymous' as const };
@@ -290,8 +424,12 @@ function toSettings(raw: RawSettings) {
     rateLimit: { perMinute: raw.RATE_LIMIT_PER_MINUTE },
     /** Absent: the admin routes are off. */
     adminRole: raw.AUTH_ADMIN_ROLE,
+    /** Whose users an admin may act on: every configured issuer's, or only those of the issuer that verified it. */
+    adminReach: raw.AUTH_ADMIN_REACH,
     /** Absent: POST /api/token/teams answers that Teams users are not configured. */
     teamsClientId: raw.TEAMS_CLIENT_ID,
+    /** AZURE_CLIENT_ID: the user-assigned managed identity of the process's one credential (src/shared/credential.ts). */
+    managedIdentityClientId: raw.AZURE_CLIENT_ID,
   };
 }
 
@@ -312,9 +450,25 @@ export class SettingsError extends Error {
   }
 }
 
+/** The setting an issue is about; inside a JSON setting, down to its entry and field: `AUTH_ISSUERS[1].tenants`. */
+function settingPath(path: readonly PropertyKey[]): string {
+  const [setting = 'settings', ...inside] = path;
+  return inside.reduce<string>(
+    (name, key) => (typeof key === 'number' ? `${name}[${key}]` : `${name}.${String(key)}`),
+    String(setting),
+  );
+}
+
 function reasonFor(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
+    case 'unrecognized_keys':
+      return `has unknown fields (${issue.keys.join(', ')})`;
     case 'invalid_type':
+      // A setting itself is text, so a wrong type is a missing one; a field inside a JSON setting may be either.
+      if (issue.message.startsWith('must')) return issue.message;
+      if (issue.path.length > 1 && !issue.message.endsWith('received undefined')) {
+        return `must be a ${issue.expected === 'object' ? 'JSON object' : issue.expected === 'array' ? 'list' : issue.expected}`;
+      }
       return 'is required';
     case 'invalid_value':
       return `must be one of: ${issue.values.map(String).join(', ')}`;
@@ -352,7 +506,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   if (!result.success) {
     throw new SettingsError(
       result.error.issues.map((issue) => ({
-        setting: String(issue.path[0] ?? 'settings'),
+        setting: settingPath(issue.path),
         reason: reasonFor(issue),
       })),
     );

@@ -19,11 +19,35 @@ param serviceSettings object
 @description('Exact browser origins the platform\'s CORS allows (siteConfig.cors.allowedOrigins). Empty: none.')
 param corsAllowedOrigins array = []
 
-@minValue(1)
-@maxValue(1000)
-param maximumInstanceCount int = 100
-@allowed([512, 2048, 4096])
-param instanceMemoryMB int = 2048
+// Flex Consumption scale and concurrency: Microsoft.Web/sites@2024-04-01 functionAppConfig.scaleAndConcurrency
+// (Azure/bicep-types-az, generated/web/microsoft.web/2024-04-01/types.json: FunctionsScaleAndConcurrency).
+type scaleSettings = {
+  @description('Always-ready instances of the `http` group (HTTP triggers); 0: none.')
+  @minValue(0)
+  alwaysReadyHttpInstances: int
+
+  @minValue(1)
+  @maxValue(1000)
+  maximumInstanceCount: int
+
+  @description('2048 is the default; 512 and 4096 are the other sizes Flex Consumption offers.')
+  instanceMemoryMB: (512 | 2048 | 4096)
+
+  @description('HTTP requests one instance takes at once; 0 leaves the platform default (by memory size).')
+  @minValue(0)
+  @maxValue(1000)
+  httpPerInstanceConcurrency: int
+}
+
+param scale scaleSettings = {
+  alwaysReadyHttpInstances: 0
+  maximumInstanceCount: 100
+  instanceMemoryMB: 2048
+  httpPerInstanceConcurrency: 0
+}
+
+@description('Adds NODE_OPTIONS=--enable-source-maps: stack traces name src/*.ts, but every cold start parses the map.')
+param enableSourceMaps bool = false
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -42,11 +66,13 @@ var platformSettings = {
   // local authentication is disabled on the component and ingestion needs the identity's Entra ID token.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-  // Stack traces in Application Insights point at src/*.ts through dist/index.cjs.map.
-  NODE_OPTIONS: '--enable-source-maps'
 }
 
-var appSettings = union(platformSettings, serviceSettings)
+// Off by default: with --enable-source-maps Node parses dist/index.cjs.map (about 6 MB) when the bundle loads,
+// about 150 ms of every cold start. Turn it on (ENABLE_SOURCE_MAPS=true) while chasing a stack trace.
+var sourceMapSettings = enableSourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}
+
+var appSettings = union(platformSettings, sourceMapSettings, serviceSettings)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -100,8 +126,23 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
-        maximumInstanceCount: maximumInstanceCount
-        instanceMemoryMB: instanceMemoryMB
+        alwaysReady: scale.alwaysReadyHttpInstances > 0
+          ? [
+              {
+                name: 'http'
+                instanceCount: scale.alwaysReadyHttpInstances
+              }
+            ]
+          : []
+        maximumInstanceCount: scale.maximumInstanceCount
+        instanceMemoryMB: scale.instanceMemoryMB
+        triggers: scale.httpPerInstanceConcurrency > 0
+          ? {
+              http: {
+                perInstanceConcurrency: scale.httpPerInstanceConcurrency
+              }
+            }
+          : null
       }
       runtime: {
         name: 'node'

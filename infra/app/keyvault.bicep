@@ -1,5 +1,5 @@
 // The Key Vault key that wraps the data keys sealing shared reusable tokens (docs/token-sealing.md). RBAC
-// authorization only (no access policies), soft delete and purge protection on. The key is RSA and created inside
+// authorization only (no access policies), soft delete on, purge protection a choice (off by default). The key is RSA and created inside
 // the vault by this deployment, so its private half never leaves the vault; the app's identity may read it and
 // wrap/unwrap with it, on this one key, and nothing else.
 param name string
@@ -8,6 +8,9 @@ param tags object = {}
 
 @description('Principal id of the app\'s user-assigned identity.')
 param principalId string
+
+@description('Purge protection: irreversible once on. Off, `azd down --purge` purges the vault and the next `azd up` can reuse its name.')
+param purgeProtection bool = false
 
 @description('Name of the RSA key; TOKEN_SEALING_KEY_URL names it without a version, so rotations are followed.')
 param keyName string = 'token-sealing'
@@ -32,9 +35,13 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
-    // A deleted or purged key would make every sealed token unreadable; with purge protection nobody can purge the
-    // vault or the key before the retention ends (azd down --purge cannot either, see docs/token-sealing.md).
-    enablePurgeProtection: true
+    // Off by default: azd purges a soft-deleted vault on `azd down --purge` only when purge protection is off
+    // (Azure/azure-dev cli/azd/pkg/infra/provisioning/bicep/bicep_provider.go), and a vault it cannot purge keeps its
+    // name for 90 days, so `azd up` with the same environment name would fail. What a lost key costs is small: the
+    // sealed values are reusable tokens of at most 24 hours, and users get fresh ones. Soft delete still lets an
+    // accidental deletion be recovered. The property accepts only true ("does not accept false as its value"):
+    // null leaves it out, and a vault created with it on keeps it.
+    enablePurgeProtection: purgeProtection ? true : null
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false

@@ -4,14 +4,19 @@ import {
   CommunicationIdentityClient,
   type CommunicationIdentityClientOptions,
 } from '@azure/communication-identity';
-import { DefaultAzureCredential } from '@azure/identity';
-import { isLoopbackUrl } from '../http/loopback.js';
-import type { Settings } from '../settings.js';
+import type { TokenCredential } from '@azure/identity';
+import { requireCredential } from '../shared/credential.js';
+import { isLoopbackUrl } from '../shared/loopback.js';
 import type { AcsAttempt, AcsUsage } from '../telemetry.js';
 import { AcsUnavailableError, isTransientFailure, toAcsError } from './errors.js';
 import type { AcsScope } from './scopes.js';
 
-function endpointOf(acs: Settings['acs']): URL {
+/** How the app reaches ACS: an access key in a connection string, or an endpoint with the managed identity. */
+export type AcsConnection =
+  | { readonly kind: 'connectionString'; readonly connectionString: string }
+  | { readonly kind: 'managedIdentity'; readonly endpoint: string };
+
+function endpointOf(acs: AcsConnection): URL {
   return new URL(
     acs.kind === 'connectionString'
       ? (/^endpoint=([^;]+);/i.exec(acs.connectionString)?.[1] ?? '')
@@ -21,19 +26,20 @@ function endpointOf(acs: Settings['acs']): URL {
 
 /**
  * The one CommunicationIdentityClient of a process: access key from the connection string, or a managed identity
- * (AZURE_CLIENT_ID selects a user-assigned one). The SDK's own retries are off: it would sleep through ACS's
- * Retry-After (up to minutes) inside our time budget; the session below retries once when that can help.
+ * through `credential`, the process's one (src/shared/credential.ts). The SDK's own retries are off: it would
+ * sleep through ACS's Retry-After (up to minutes) inside our time budget; the session below retries once when that
+ * can help.
  */
-export function createIdentityClient(acs: Settings['acs']): CommunicationIdentityClient {
+export function createIdentityClient(
+  acs: AcsConnection,
+  credential?: TokenCredential,
+): CommunicationIdentityClient {
   const options: CommunicationIdentityClientOptions = {
     retryOptions: { maxRetries: 0 },
     allowInsecureConnection: isLoopbackUrl(endpointOf(acs)),
   };
   if (acs.kind === 'connectionString') return new CommunicationIdentityClient(acs.connectionString, options);
-  const credential = new DefaultAzureCredential(
-    acs.clientId ? { managedIdentityClientId: acs.clientId } : {},
-  );
-  return new CommunicationIdentityClient(acs.endpoint, credential, options);
+  return new CommunicationIdentityClient(acs.endpoint, requireCredential(credential), options);
 }
 
 export interface IssuedToken {

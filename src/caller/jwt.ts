@@ -2,14 +2,16 @@ import { createHash } from 'node:crypto';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  decodeJwt,
   errors,
   type JWTPayload,
   type JWTVerifyGetKey,
   jwtVerify,
 } from 'jose';
 import { z } from 'zod';
-import { LruMap } from '../cache/lru-map.js';
-import { isSecureOrLoopbackUrl } from '../http/loopback.js';
+import { isSecureOrLoopbackUrl } from '../shared/loopback.js';
+import { LruMap } from '../shared/lru-map.js';
+import { IssuerDirectory, type IssuerMatch, type TrustedIssuer } from './issuers.js';
 import {
   AuthenticationError,
   type CallerValidator,
@@ -40,10 +42,14 @@ const MAX_TOKEN_LENGTH = 16 * 1024;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export interface JwtValidatorConfig {
+  /** The issuers trusted; each token is checked against the one its `iss` (and `tid`) names, and no other. */
+  issuers: readonly TrustedIssuer[];
+}
+
+/** Where one concrete issuer's keys come from. */
+interface KeySource {
   issuer: string;
-  audiences: readonly string[];
-  jwksUri?: string | undefined;
-  userClaim: string;
+  jwksUri: string | undefined;
 }
 
 export interface JwtValidatorOptions {
@@ -70,7 +76,7 @@ export function readBearerToken(headers: Headers): string {
 const discoveryDocumentSchema = z.object({ issuer: z.string(), jwks_uri: z.string() });
 
 /**
- * The issuer's signing keys: from AUTH_JWKS_URI or OpenID discovery (fetched once and cached), then jose's remote
+ * One issuer's signing keys: from its jwksUri or OpenID discovery (fetched once and cached), then jose's remote
  * key set (cached, an unknown `kid` refetches at most once per cool-down). When a refetch fails, the keys already
  * known keep working.
  */
@@ -80,7 +86,7 @@ class IssuerKeys {
   private discoveryFailedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
-    private readonly config: JwtValidatorConfig,
+    private readonly config: KeySource,
     private readonly options: Required<JwtValidatorOptions>,
   ) {}
 
@@ -160,14 +166,22 @@ function stringClaim(payload: JWTPayload, name: string): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
-function principalFrom(payload: JWTPayload, config: JwtValidatorConfig): Principal {
-  const userId = userIdFromClaim(stringClaim(payload, config.userClaim));
-  const roles = Array.isArray(payload.roles)
-    ? payload.roles.filter((role): role is string => typeof role === 'string')
-    : [];
+/**
+ * The roles claim's strings (Entra `roles`, Cognito `cognito:groups`). Only a JSON list counts: no provider sends
+ * roles as one string, so a token that does is malformed, not an admin.
+ */
+function rolesIn(payload: JWTPayload, claim: string): string[] {
+  const value = payload[claim];
+  return Array.isArray(value) ? value.filter((role): role is string => typeof role === 'string') : [];
+}
+
+/** The caller, keyed by the concrete issuer that verified it (a template's with the token's tenant in it). */
+function principalFrom(payload: JWTPayload, match: IssuerMatch): Principal {
+  const userId = userIdFromClaim(stringClaim(payload, match.entry.userClaim));
+  const roles = rolesIn(payload, match.entry.rolesClaim ?? 'roles');
   const scopes = (stringClaim(payload, 'scp') ?? '').split(' ').filter((scope) => scope.length > 0);
   return principalSchema.parse({
-    issuer: config.issuer,
+    issuer: match.issuer,
     userId,
     roles,
     scopes,
@@ -219,16 +233,35 @@ function hashOf(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
-/** AUTH_MODE=jwt: a bearer token signed by the issuer's keys, for one of our audiences, currently valid. */
+/** Key sets kept at once: one per key-set URL, and one per issuer found by discovery (a template's per tenant). */
+const MAX_KEY_SOURCES = 1_000;
+
+/**
+ * AUTH_MODE=jwt: a bearer token signed by its issuer's keys, for one of that issuer's audiences, currently valid.
+ * The issuer is picked by the token's `iss` (and `tid`) before any key is fetched, so a token naming an issuer or
+ * tenant nobody configured is refused without a network call.
+ */
 export function createJwtValidator(
   config: JwtValidatorConfig,
   options: JwtValidatorOptions = {},
 ): CallerValidator {
-  const keys = new IssuerKeys(config, {
+  const keyOptions = {
     cooldownMs: options.cooldownMs ?? 30_000,
     cacheMaxAgeMs: options.cacheMaxAgeMs ?? 600_000,
     fetchTimeoutMs: options.fetchTimeoutMs ?? 5_000,
-  });
+  };
+  const directory = new IssuerDirectory(config.issuers);
+  const keySets = new LruMap<string, IssuerKeys>(MAX_KEY_SOURCES);
+  const keysFor = (source: KeySource) => {
+    // A given key-set URL serves the same keys whichever issuer (or tenant) names it.
+    const id = source.jwksUri ?? `discovery:${source.issuer}`;
+    let keys = keySets.get(id);
+    if (keys === undefined) {
+      keys = new IssuerKeys(source, keyOptions);
+      keySets.set(id, keys);
+    }
+    return keys;
+  };
   const verified = new VerifiedTokens();
   return {
     async authenticate(headers) {
@@ -236,14 +269,18 @@ export function createJwtValidator(
       const known = verified.find(token);
       if (known !== undefined) return known;
       try {
-        const { payload } = await jwtVerify(token, keys.getKey, {
-          issuer: config.issuer,
-          audience: [...config.audiences],
+        // Unverified: only to choose the issuer whose keys and audiences the token is then verified against.
+        const claims = decodeJwt(token);
+        const match = directory.match(claims.iss, claims.tid);
+        if (typeof match === 'string') throw new AuthenticationError(match, true);
+        const { payload } = await jwtVerify(token, keysFor(match).getKey, {
+          issuer: match.issuer,
+          audience: [...match.entry.audiences],
           algorithms: ALLOWED_ALGORITHMS,
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
           requiredClaims: ['exp'],
         });
-        const principal = principalFrom(payload, config);
+        const principal = principalFrom(payload, match);
         // jose checked that `exp` is present and a number (requiredClaims).
         verified.remember(token, principal, payload.exp as number);
         return principal;

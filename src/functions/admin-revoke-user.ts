@@ -1,38 +1,33 @@
 import type { HttpResponseInit } from '@azure/functions';
-import type { AuthenticatedScope } from '../http/pipeline.js';
+import { defineRoute, type Route, type UserScope } from '../app-services.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import type { UserKey } from '../identities/identity-store.js';
 import {
   ADMIN_AREA,
   adminAreaParamsSchema,
-  adminRoute,
+  adminSubject,
   adminUserBodySchema,
   adminUserParamsSchema,
+  MISSING_USER_BODY,
   PATH_IDS_NOTE,
 } from './admin-access.js';
 import { revokeAudited } from './identity-actions.js';
 
-async function revokeUser(scope: AuthenticatedScope, subject: UserKey): Promise<HttpResponseInit> {
+async function revokeUser(scope: UserScope, subject: UserKey): Promise<HttpResponseInit> {
   const result = await revokeAudited(scope, 'admin', subject);
   if (result.outcome === 'not_found') {
-    throw new ProblemError('not-found', 'No user with this id has an ACS identity (under your issuer).');
+    throw new ProblemError('not-found', 'No user with this id has an ACS identity under that issuer.');
   }
   return { status: 204 };
 }
 
-/** POST /api/admin/users/{userId}/revoke: every token issued to that user so far stops working. */
-export const adminRevokeUser = adminRoute('identity.revoke', 'path', revokeUser);
-
-/** POST /api/admin/revoke-user with `{"userId": ...}`: the same, for any user id (see adminUserBodySchema). */
-export const adminRevokeUserInBody = adminRoute('identity.revoke', 'body', revokeUser);
-
-export const adminRevokeUserRoute: RouteDefinition = {
+export const adminRevokeUserRoute: Route = defineRoute({
   name: 'revokeUserAsAdmin',
   methods: ['POST'],
   route: `${ADMIN_AREA}/users/{userId}/revoke`,
-  authLevel: 'anonymous',
-  handler: adminRevokeUser,
+  access: { admin: 'identity.revoke' },
+  inputs: { params: adminUserParamsSchema },
+  operation: (scope, inputs) => revokeUser(scope, adminSubject(scope, 'identity.revoke', inputs)),
   docs: {
     summary: 'Revokes every token of a user (admins only)',
     description:
@@ -40,28 +35,30 @@ export const adminRevokeUserRoute: RouteDefinition = {
       'userId is the user claim’s value under the caller’s issuer; 404 when that user has no identity. Audited. ' +
       PATH_IDS_NOTE,
     tags: ['Administration'],
-    params: adminUserParamsSchema,
     responses: { 204: { description: 'The user’s earlier tokens no longer work.' } },
     problems: ['not-found', 'invalid-request', 'upstream-failure', 'unavailable'],
   },
-};
+});
 
-export const adminRevokeUserInBodyRoute: RouteDefinition = {
+export const adminRevokeUserInBodyRoute: Route = defineRoute({
   name: 'revokeUserByBodyAsAdmin',
   methods: ['POST'],
   route: `${ADMIN_AREA}/revoke-user`,
-  authLevel: 'anonymous',
-  handler: adminRevokeUserInBody,
+  access: { admin: 'identity.revoke' },
+  inputs: {
+    params: adminAreaParamsSchema,
+    body: { schema: adminUserBodySchema, missing: MISSING_USER_BODY },
+  },
+  operation: (scope, inputs) => revokeUser(scope, adminSubject(scope, 'identity.revoke', inputs)),
   docs: {
     summary: 'Revokes every token of any user, named in the body (admins only)',
     description:
       'As POST /admin/users/{userId}/revoke, with the user id in a JSON body, so every id the token path ever ' +
       'served can be named: `.` and `..`, lone surrogates (as \\uD800 escapes), and ids longer than a path ' +
-      'carries. 404 when that user has no identity. Audited.',
+      'carries; `issuer` names a user of another configured issuer (default: the caller’s own; ' +
+      'AUTH_ADMIN_REACH may narrow it). 404 when that user has no identity. Audited.',
     tags: ['Administration'],
-    params: adminAreaParamsSchema,
-    body: { schema: adminUserBodySchema, required: true },
     responses: { 204: { description: 'The user’s earlier tokens no longer work.' } },
     problems: ['not-found', 'upstream-failure', 'unavailable'],
   },
-};
+});

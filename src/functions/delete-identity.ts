@@ -1,24 +1,22 @@
 import type { HttpResponseInit } from '@azure/functions';
-import type { AuthenticatedScope } from '../http/pipeline.js';
-import { authenticated } from '../http/pipeline.js';
-import type { RouteDefinition } from '../http/route-table.js';
+import { defineRoute, type Route, type UserScope } from '../app-services.js';
 import { deleteAudited, durableUser } from './identity-actions.js';
 
 /**
  * DELETE /api/identity: the caller's ACS identity is deleted (its tokens with it), then its mapping. Repeating it
  * is harmless (204 again); the caller's next token request creates a new identity.
  */
-export async function deleteIdentity(scope: AuthenticatedScope): Promise<HttpResponseInit> {
+export async function deleteIdentity(scope: UserScope): Promise<HttpResponseInit> {
   await deleteAudited(scope, 'self', durableUser(scope.caller));
   return { status: 204 };
 }
 
-export const deleteIdentityRoute: RouteDefinition = {
+export const deleteIdentityRoute: Route = defineRoute({
   name: 'deleteIdentity',
   methods: ['DELETE'],
   route: 'identity',
-  authLevel: 'anonymous',
-  handler: authenticated(deleteIdentity),
+  access: 'user',
+  operation: deleteIdentity,
   docs: {
     summary: "Deletes the caller's ACS identity (and its tokens), then its mapping",
     description:
@@ -28,4 +26,4 @@ export const deleteIdentityRoute: RouteDefinition = {
     responses: { 204: { description: 'The identity and its mapping are gone (or there was none).' } },
     problems: ['upstream-failure', 'unavailable'],
   },
-};
+});

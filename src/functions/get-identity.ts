@@ -1,16 +1,14 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { AuthenticatedScope } from '../http/pipeline.js';
-import { authenticated } from '../http/pipeline.js';
+import { defineRoute, type Route, type UserScope } from '../app-services.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import { hasIdentity } from '../identities/identity-store.js';
 import { durableUser } from './identity-actions.js';
 
 export const identityResponseSchema = z.object({ communicationUserId: z.string() });
 
 /** GET /api/identity: the caller's ACS identity, if it has one yet (its first token request creates it). */
-export async function getIdentity({ services, caller }: AuthenticatedScope): Promise<HttpResponseInit> {
+export async function getIdentity({ services, caller }: UserScope): Promise<HttpResponseInit> {
   const current = await services.store.read(durableUser(caller));
   if (!hasIdentity(current?.record)) {
     throw new ProblemError('not-found', 'You have no ACS identity yet; POST /api/token creates it.');
@@ -21,12 +19,12 @@ export async function getIdentity({ services, caller }: AuthenticatedScope): Pro
   return { status: 200, jsonBody: body };
 }
 
-export const getIdentityRoute: RouteDefinition = {
+export const getIdentityRoute: Route = defineRoute({
   name: 'getIdentity',
   methods: ['GET'],
   route: 'identity',
-  authLevel: 'anonymous',
-  handler: authenticated(getIdentity),
+  access: 'user',
+  operation: getIdentity,
   docs: {
     summary: "The caller's ACS identity",
     description: 'Makes no ACS call. 404 until the caller’s first token request creates the identity.',
@@ -34,4 +32,4 @@ export const getIdentityRoute: RouteDefinition = {
     responses: { 200: { description: 'The caller’s ACS identity.', body: identityResponseSchema } },
     problems: ['not-found', 'unavailable'],
   },
-};
+});

@@ -1,15 +1,13 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { RequestScope } from '../http/pipeline.js';
-import { open } from '../http/pipeline.js';
+import { defineRoute, type Route, type Scope } from '../app-services.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import { storeUnavailableDetail } from '../identities/unavailable-detail.js';
 
 export const healthResponseSchema = z.object({ status: z.literal('ok') });
 
 /** GET /api/health: settings are valid (else the pipeline answers 503) and the identity store answers. */
-export async function health({ services }: RequestScope): Promise<HttpResponseInit> {
+export async function health({ services }: Scope): Promise<HttpResponseInit> {
   try {
     await services.store.ping();
   } catch {
@@ -21,12 +19,12 @@ export async function health({ services }: RequestScope): Promise<HttpResponseIn
   return { status: 200, jsonBody: body };
 }
 
-export const healthRoute: RouteDefinition = {
+export const healthRoute: Route = defineRoute({
   name: 'health',
   methods: ['GET'],
   route: 'health',
-  authLevel: 'anonymous',
-  handler: open(health),
+  access: 'open',
+  operation: health,
   docs: {
     summary: 'Whether the settings are valid and the identity store answers',
     description: 'Needs no authentication and reveals no setting.',
@@ -34,4 +32,4 @@ export const healthRoute: RouteDefinition = {
     responses: { 200: { description: 'The service can serve tokens.', body: healthResponseSchema } },
     problems: ['unavailable'],
   },
-};
+});

@@ -1,6 +1,6 @@
+import type { UserScope } from '../app-services.js';
 import { type ActorKind, audited } from '../audit.js';
 import type { Principal } from '../caller/principal.js';
-import type { AuthenticatedScope } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
 import type { UserKey } from '../identities/identity-store.js';
 import {
@@ -19,13 +19,13 @@ export function durableUser(caller: Principal): UserKey {
   return { issuer: caller.issuer, userId: caller.userId };
 }
 
-function dependencies({ services, acs }: AuthenticatedScope): LifecycleDependencies {
+function dependencies({ services, acs }: UserScope): LifecycleDependencies {
   return { store: services.store, acs };
 }
 
 /** Revokes `subject`'s tokens for the caller (the subject itself, or an admin), audited. */
 export function revokeAudited(
-  scope: AuthenticatedScope,
+  scope: UserScope,
   actorKind: ActorKind,
   subject: UserKey,
 ): Promise<RevokeResult> {
@@ -43,7 +43,7 @@ export function revokeAudited(
 
 /** Deletes `subject`'s identity and mapping for the caller (the subject itself, or an admin), audited. */
 export function deleteAudited(
-  scope: AuthenticatedScope,
+  scope: UserScope,
   actorKind: ActorKind,
   subject: UserKey,
 ): Promise<DeleteResult> {

@@ -2,11 +2,9 @@ import type { HttpResponseInit } from '@azure/functions';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import { AcsFailureError } from '../acs/errors.js';
-import { readJsonBody } from '../http/body.js';
-import type { AuthenticatedScope } from '../http/pipeline.js';
-import { authenticated } from '../http/pipeline.js';
+import { defineRoute, type Route, type Services, type UserScope } from '../app-services.js';
+import type { Inputs } from '../http/define-route.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 
 /** Entra access tokens are a few KB; a far larger value is a mistake or an attack and never reaches ACS. */
 export const MAX_TEAMS_TOKEN_LENGTH = 8 * 1024;
@@ -43,31 +41,30 @@ function tenantOf(teamsUserAadToken: string): string | undefined {
   }
 }
 
+/** TEAMS_CLIENT_ID, or 404 before the body is read: Teams users are off until it is set. */
+function teamsClientId({ settings }: Services): string {
+  if (settings.teamsClientId === undefined) {
+    throw new ProblemError(
+      'not-found',
+      'Teams users are not enabled on this service (TEAMS_CLIENT_ID is not set).',
+    );
+  }
+  return settings.teamsClientId;
+}
+
 /**
  * POST /api/token/teams: exchanges a Teams user's Entra ID token for an ACS token of that Teams user. The app id is
  * TEAMS_CLIENT_ID and the user is the caller's own verified `oid`, so callers can only exchange their own Teams
  * token. Inputs are checked before ACS is called; ACS's refusals come back as 400/401 problems that say what to fix.
  * The Teams token is never logged.
  */
-export async function issueTeamsToken({
-  request,
-  services,
-  acs,
-  caller,
-}: AuthenticatedScope): Promise<HttpResponseInit> {
-  const clientId = services.settings.teamsClientId;
-  if (clientId === undefined) {
-    throw new ProblemError(
-      'not-found',
-      'Teams users are not enabled on this service (TEAMS_CLIENT_ID is not set).',
-    );
-  }
-  const body = await readJsonBody(request, teamsTokenRequestSchema);
-  if (body === undefined) {
-    throw new ProblemError('invalid-request', 'Send {"teamsUserAadToken": "..."} as the JSON body.', {
-      errors: [{ name: 'teamsUserAadToken', reason: 'is required' }],
-    });
-  }
+export async function issueTeamsToken(
+  { services, acs, caller }: UserScope,
+  inputs: Inputs<z.ZodType, typeof teamsTokenRequestSchema, z.ZodType>,
+): Promise<HttpResponseInit> {
+  const clientId = teamsClientId(services);
+  // Required: the pipeline answered an empty body with the `missing` problem of the route below.
+  const body = inputs.body!;
   const userObjectId = caller.oid;
   if (userObjectId === undefined) {
     throw new ProblemError(
@@ -124,12 +121,19 @@ export async function issueTeamsToken({
   }
 }
 
-export const issueTeamsTokenRoute: RouteDefinition = {
+export const issueTeamsTokenRoute: Route = defineRoute({
   name: 'issueTeamsToken',
   methods: ['POST'],
   route: 'token/teams',
-  authLevel: 'anonymous',
-  handler: authenticated(issueTeamsToken),
+  access: 'user',
+  available: ({ services }) => void teamsClientId(services),
+  inputs: {
+    body: {
+      schema: teamsTokenRequestSchema,
+      missing: { detail: 'Send {"teamsUserAadToken": "..."} as the JSON body.', field: 'teamsUserAadToken' },
+    },
+  },
+  operation: issueTeamsToken,
   docs: {
     summary: "An ACS token for the caller's own Teams user",
     description:
@@ -138,10 +142,9 @@ export const issueTeamsTokenRoute: RouteDefinition = {
       'object id, or ACS refused the exchange; 401 when ACS found the Teams token invalid or expired; 404 when ' +
       'TEAMS_CLIENT_ID is not set. The Teams token is never logged.',
     tags: ['Tokens'],
-    body: { schema: teamsTokenRequestSchema, required: true },
     responses: {
       200: { description: 'The Teams user’s ACS token and its expiry.', body: teamsTokenResponseSchema },
     },
     problems: ['unauthenticated', 'not-found', 'upstream-failure', 'unavailable'],
   },
-};
+});

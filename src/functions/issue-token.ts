@@ -1,11 +1,9 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import { type AcsScope, acsScopeSchema } from '../acs/scopes.js';
-import { parseWith, readJsonBody } from '../http/body.js';
-import type { AuthenticatedScope } from '../http/pipeline.js';
-import { authenticated } from '../http/pipeline.js';
+import { defineRoute, type Route, type UserScope } from '../app-services.js';
+import type { Inputs } from '../http/define-route.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import { issueTokenForAnonymous, issueTokenForUser } from '../identities/provisioning.js';
 import { decideScopes } from '../tokens/scope-policy.js';
 import type { TokenOrder } from '../tokens/tokens.js';
@@ -52,32 +50,12 @@ export const tokenResponseSchema = z.object({
   expiresOn: z.iso.datetime({ offset: true }),
 });
 
-function readQuery(query: URLSearchParams) {
-  const input: Record<string, string> = {};
-  const repeated: string[] = [];
-  for (const name of Object.keys(tokenRequestQuerySchema.shape)) {
-    const values = query.getAll(name);
-    if (values.length > 1) repeated.push(name);
-    if (values[0] !== undefined) input[name] = values[0];
-  }
-  if (repeated.length > 0) {
-    throw new ProblemError('invalid-request', 'A query parameter appears more than once.', {
-      errors: repeated.map((name) => ({ name, reason: 'must appear at most once' })),
-    });
-  }
-  return parseWith(tokenRequestQuerySchema, input, 'query');
-}
-
 /** POST /api/token and GET /api/token: a token for the caller's one ACS identity. */
-export async function issueToken({
-  request,
-  services,
-  acs,
-  caller,
-  log,
-}: AuthenticatedScope): Promise<HttpResponseInit> {
-  const asked =
-    request.method === 'GET' ? readQuery(request.query) : await readJsonBody(request, tokenRequestBodySchema);
+export async function issueToken(
+  { services, acs, caller, log }: UserScope,
+  inputs: Inputs<typeof tokenRequestQuerySchema, typeof tokenRequestBodySchema, z.ZodType>,
+): Promise<HttpResponseInit> {
+  const asked = inputs.query ?? inputs.body;
   const { tokens } = services.settings;
   const decision = decideScopes(tokens, caller.roles, asked?.scopes);
   if (!decision.granted) {
@@ -103,12 +81,13 @@ export async function issueToken({
 }
 
 /** The route: GET and POST /api/token. */
-export const issueTokenRoute: RouteDefinition = {
+export const issueTokenRoute: Route = defineRoute({
   name: 'issueToken',
   methods: ['GET', 'POST'],
   route: 'token',
-  authLevel: 'anonymous',
-  handler: authenticated(issueToken),
+  access: 'user',
+  inputs: { query: tokenRequestQuerySchema, body: { schema: tokenRequestBodySchema } },
+  operation: issueToken,
   docs: {
     summary: "A token for the caller's one ACS identity",
     description:
@@ -123,11 +102,7 @@ export const issueTokenRoute: RouteDefinition = {
     },
     problems: ['forbidden', 'upstream-failure', 'unavailable'],
     methods: {
-      GET: {
-        summary: "A token for the caller's one ACS identity (query string, as in the ACS tutorial)",
-        query: tokenRequestQuerySchema,
-      },
-      POST: { body: { schema: tokenRequestBodySchema, required: false } },
+      GET: { summary: "A token for the caller's one ACS identity (query string, as in the ACS tutorial)" },
     },
   },
-};
+});

@@ -1,22 +1,23 @@
 import type { HttpResponseInit } from '@azure/functions';
-import { open, type RequestScope } from '../http/pipeline.js';
+import type { Route, Scope } from '../app-services.js';
+import { NO_SUCH_ROUTE } from '../http/define-route.js';
+import { open } from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
-import { allowedMethods, type RouteDefinition, type RouteTemplate } from '../http/route-table.js';
+import { allowedMethods, type RouteTemplate } from '../http/route-table.js';
 
 /** The path below the `/api/` prefix, still percent-encoded. */
 function apiPath(url: string): string {
   return new URL(url).pathname.replace(/^\/api(?=\/|$)/i, '');
 }
 
-/** What an unknown path answers; routes that are switched off answer the same, so they cannot be told apart. */
-export const NO_SUCH_ROUTE = 'No such route. See the API documentation.';
+export { NO_SUCH_ROUTE };
 
 /**
  * The catch-all route: an unknown path is a 404 problem; a known path asked with another method is a 405 problem
  * listing the methods it has.
  */
 export function notFound(routes: () => readonly RouteTemplate[]) {
-  return async ({ request }: RequestScope): Promise<HttpResponseInit> => {
+  return async ({ request }: Scope): Promise<HttpResponseInit> => {
     const allowed = allowedMethods(routes(), apiPath(request.url));
     if (allowed.length === 0) throw new ProblemError('not-found', NO_SUCH_ROUTE);
     throw new ProblemError('method-not-allowed', `This route answers ${allowed.join(', ')}.`, {
@@ -26,7 +27,7 @@ export function notFound(routes: () => readonly RouteTemplate[]) {
 }
 
 /** The catch-all, last in the route table; it has no docs (the OpenAPI document leaves it out). */
-export const notFoundRoute = (routes: () => readonly RouteTemplate[]): RouteDefinition => ({
+export const notFoundRoute = (routes: () => readonly RouteTemplate[]): Route => ({
   name: 'notFound',
   methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'],
   route: '{*path}',

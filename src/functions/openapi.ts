@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { RequestScope } from '../http/pipeline.js';
-import { open } from '../http/pipeline.js';
-import type { RouteDefinition } from '../http/route-table.js';
+import { defineRoute, type Route, type Scope } from '../app-services.js';
 import { buildOpenApiDocument, type DocumentedRoute } from '../openapi/document.js';
 
 /** Clients and gateways may keep the document this long, then revalidate it with its ETag. */
@@ -27,7 +25,7 @@ interface Served {
  */
 export function serveOpenApi(routes: () => readonly DocumentedRoute[]) {
   let served: Served | undefined;
-  return async ({ request }: RequestScope): Promise<HttpResponseInit> => {
+  return async ({ request }: Scope): Promise<HttpResponseInit> => {
     if (!served) {
       const body = JSON.stringify(buildOpenApiDocument(routes()));
       served = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
@@ -49,23 +47,24 @@ export function serveOpenApi(routes: () => readonly DocumentedRoute[]) {
 }
 
 /** The route; `routes` is read lazily, since the table it documents includes this route. */
-export const openApiRoute = (routes: () => readonly DocumentedRoute[]): RouteDefinition => ({
-  name: 'openapi',
-  methods: ['GET'],
-  route: 'openapi.json',
-  authLevel: 'anonymous',
-  handler: open(serveOpenApi(routes)),
-  docs: {
-    summary: 'This OpenAPI document',
-    description: 'Needs no authentication; the same for every deployment, so caches may keep it (ETag).',
-    tags: ['Operations'],
-    responses: {
-      200: {
-        description: 'The OpenAPI 3.1 document.',
-        body: openApiResponseSchema,
-        headers: { ETag: 'The version of the document.', 'Cache-Control': 'How long it may be cached.' },
+export const openApiRoute = (routes: () => readonly DocumentedRoute[]): Route =>
+  defineRoute({
+    name: 'openapi',
+    methods: ['GET'],
+    route: 'openapi.json',
+    access: 'open',
+    operation: serveOpenApi(routes),
+    docs: {
+      summary: 'This OpenAPI document',
+      description: 'Needs no authentication; the same for every deployment, so caches may keep it (ETag).',
+      tags: ['Operations'],
+      responses: {
+        200: {
+          description: 'The OpenAPI 3.1 document.',
+          body: openApiResponseSchema,
+          headers: { ETag: 'The version of the document.', 'Cache-Control': 'How long it may be cached.' },
+        },
+        304: { description: 'The document did not change since the ETag sent in If-None-Match.' },
       },
-      304: { description: 'The document did not change since the ETag sent in If-None-Match.' },
     },
-  },
-});
+  });

@@ -1,12 +1,10 @@
 import type { HttpResponseInit } from '@azure/functions';
-import type { AuthenticatedScope } from '../http/pipeline.js';
-import { authenticated } from '../http/pipeline.js';
+import { defineRoute, type Route, type UserScope } from '../app-services.js';
 import { ProblemError } from '../http/problem.js';
-import type { RouteDefinition } from '../http/route-table.js';
 import { durableUser, revokeAudited } from './identity-actions.js';
 
 /** POST /api/identity/revoke: every token issued to the caller so far stops working; its identity stays. */
-export async function revokeIdentity(scope: AuthenticatedScope): Promise<HttpResponseInit> {
+export async function revokeIdentity(scope: UserScope): Promise<HttpResponseInit> {
   const result = await revokeAudited(scope, 'self', durableUser(scope.caller));
   if (result.outcome === 'not_found') {
     throw new ProblemError('not-found', 'You have no ACS identity, so there is nothing to revoke.');
@@ -14,12 +12,12 @@ export async function revokeIdentity(scope: AuthenticatedScope): Promise<HttpRes
   return { status: 204 };
 }
 
-export const revokeIdentityRoute: RouteDefinition = {
+export const revokeIdentityRoute: Route = defineRoute({
   name: 'revokeIdentity',
   methods: ['POST'],
   route: 'identity/revoke',
-  authLevel: 'anonymous',
-  handler: authenticated(revokeIdentity),
+  access: 'user',
+  operation: revokeIdentity,
   docs: {
     summary: 'Revokes every token issued to the caller so far',
     description: 'The identity stays; the next token request gets a working token.',
@@ -27,4 +25,4 @@ export const revokeIdentityRoute: RouteDefinition = {
     responses: { 204: { description: 'The caller’s earlier tokens no longer work.' } },
     problems: ['not-found', 'upstream-failure', 'unavailable'],
   },
-};
+});

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isSecureOrLoopbackUrl } from './loopback.js';
+import { isSecureOrLoopbackUrl } from '../shared/loopback.js';
 
 const ORIGIN_FORM = 'scheme://host[:port]';
 

@@ -15,6 +15,9 @@ export interface ErrorAnswer {
   readonly reason?: string;
 }
 
+/** The settings an answer's wording depends on (which store is unavailable). */
+type AnswerSettings = Pick<Settings, 'store'>;
+
 /** Seconds a client should wait when nothing more precise is known (store or key set unavailable). */
 const RETRY_AFTER_SECONDS = '5';
 
@@ -63,7 +66,7 @@ const answers = {
     outcome: 'acs_failure',
     reason: error.reason,
   }),
-  ERR_STORE_UNAVAILABLE: (_error: IdentityStoreUnavailableError, settings: Settings) => ({
+  ERR_STORE_UNAVAILABLE: (_error: IdentityStoreUnavailableError, settings: AnswerSettings) => ({
     problem: {
       type: 'unavailable',
       detail: storeUnavailableDetail(settings.store),
@@ -79,7 +82,7 @@ const answers = {
     },
     outcome: 'identity_pending',
   }),
-} satisfies Record<string, (error: never, settings: Settings) => ErrorAnswer>;
+} satisfies Record<string, (error: never, settings: AnswerSettings) => ErrorAnswer>;
 
 export type ErrorCode = keyof typeof answers;
 
@@ -89,8 +92,8 @@ function isKnown(error: unknown): error is Error & { code: ErrorCode } {
 }
 
 /** The answer to an error of the request path, or undefined for an error no code names (the pipeline's 500). */
-export function answerFor(error: unknown, settings: Settings): ErrorAnswer | undefined {
+export function answerFor(error: unknown, settings: AnswerSettings): ErrorAnswer | undefined {
   if (!isKnown(error)) return undefined;
-  const answer = answers[error.code] as (error: unknown, settings: Settings) => ErrorAnswer;
+  const answer = answers[error.code] as (error: unknown, settings: AnswerSettings) => ErrorAnswer;
   return answer(error, settings);
 }

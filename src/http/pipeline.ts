@@ -1,19 +1,56 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { AcsSession } from '../acs/client.js';
-import { AuthenticationError, hasRequiredScope, type Principal } from '../caller/principal.js';
+import {
+  AuthenticationError,
+  type CallerValidator,
+  hasRequiredScope,
+  type Principal,
+} from '../caller/principal.js';
 import type { Logger, LogLevel } from '../log.js';
-import type { Services, ServicesState } from '../services.js';
+import type { Settings } from '../settings.js';
 import { outcomeOf, requestLogLine } from '../telemetry.js';
 import { activeTraceId, inRequestSpan } from '../tracing/request-span.js';
 import { refuseOversizedBody } from './body.js';
 import { answerFor } from './error-answers.js';
 import { ProblemError, problem } from './problem.js';
 
+/**
+ * What the pipeline itself needs of the services. The composition root (src/services.ts) builds more (the store,
+ * token reuse); an operation names what it sees as the `S` of its scope, so nothing here imports upwards.
+ */
+export interface PipelineServices {
+  /** AUTH_MODE and AUTH_REQUIRED_SCOPE for `authenticate`; the store for the error answers' wording. */
+  readonly settings: Pick<Settings, 'auth' | 'store'>;
+  /** Starts each request's AcsSession (its own time budget and call count). */
+  readonly acsGateway: { session(): AcsSession };
+  /** Verifies who is calling, as AUTH_MODE says. */
+  readonly callerValidator: CallerValidator;
+  /** The request steps whose state outlives a request, put in order around each route below. */
+  readonly steps: {
+    readonly cors: Step;
+    readonly userLimit: Step;
+  };
+  /**
+   * Runs `verify` within the per-address limit on failed authentication (src/http/rate-limit.ts): a 429 answer
+   * when the address has none left, else undefined.
+   */
+  readonly failedAuthenticationLimit: (
+    scope: RequestScope,
+    verify: () => Promise<void>,
+    refused: (error: unknown) => boolean,
+  ) => Promise<HttpResponseInit | undefined>;
+}
+
+/** Either working services, or the names of the settings that keep the service from working (never values). */
+export type ServicesState<S extends PipelineServices = PipelineServices> =
+  | { readonly ready: true; readonly services: S }
+  | { readonly ready: false; readonly settingNames: readonly string[] };
+
 /** What every step and operation sees of one request. */
-export interface RequestScope {
+export interface RequestScope<S extends PipelineServices = PipelineServices> {
   readonly request: HttpRequest;
   readonly context: InvocationContext;
-  readonly services: Services;
+  readonly services: S;
   /** This request's ACS calls: one time budget, counted for the log line. */
   readonly acs: AcsSession;
   /** This request's logger: each line goes to the Functions host's log with the request's invocation id. */
@@ -25,7 +62,7 @@ export interface RequestScope {
 }
 
 /** What an operation of an authenticated route sees: the caller is verified. */
-export interface AuthenticatedScope extends RequestScope {
+export interface AuthenticatedScope<S extends PipelineServices = PipelineServices> extends RequestScope<S> {
   readonly caller: Principal;
 }
 
@@ -40,10 +77,10 @@ export type Next = () => Promise<HttpResponseInit>;
 export type Step = (scope: RequestScope, next: Next) => Promise<HttpResponseInit>;
 
 /** The signature of every route handler: the Functions host's (request, context) plus the services to use. */
-export type RouteHandler = ((
+export type RouteHandler<S extends PipelineServices = PipelineServices> = ((
   request: HttpRequest,
   context: InvocationContext,
-  services: ServicesState,
+  services: ServicesState<S>,
 ) => Promise<HttpResponseInit>) & {
   /** Set by `authenticated`: the OpenAPI document derives a route's security and 401/403 answers from it. */
   readonly verifiesCaller?: true;
@@ -83,32 +120,41 @@ const authenticate: Step = async (scope, next) => {
   return refusal ?? next();
 };
 
+/** The scope once `authenticate` has run: its caller is verified (a defect otherwise, answered 500). */
+export function verified<S extends PipelineServices>(scope: RequestScope<S>): AuthenticatedScope<S> {
+  const { caller } = scope;
+  if (caller === undefined) throw new Error('The operation of an authenticated route ran without a caller');
+  return Object.assign(scope, { caller });
+}
+
 /** CORS → body size → authenticate (within the failed-authentication limit) → user limit → the operation. */
-export function authenticated(
-  operation: (scope: AuthenticatedScope) => Promise<HttpResponseInit>,
-): RouteHandler {
-  const handler = pipeline(
+export function authenticated<S extends PipelineServices>(
+  operation: (scope: AuthenticatedScope<S>) => Promise<HttpResponseInit>,
+): RouteHandler<S> {
+  const handler = pipeline<S>(
     ({ cors, userLimit }) => [cors, limitBodySize, authenticate, userLimit],
-    (scope) => operation(scope as AuthenticatedScope),
+    (scope) => operation(verified(scope)),
   );
   return Object.assign(handler, { verifiesCaller: true as const });
 }
 
 /** A route anyone may call (health, the OpenAPI document, the not-found answer): CORS → body size → the operation. */
-export function open(operation: (scope: RequestScope) => Promise<HttpResponseInit>): RouteHandler {
-  return pipeline(({ cors }) => [cors, limitBodySize], operation);
+export function open<S extends PipelineServices>(
+  operation: (scope: RequestScope<S>) => Promise<HttpResponseInit>,
+): RouteHandler<S> {
+  return pipeline<S>(({ cors }) => [cors, limitBodySize], operation);
 }
 
 /** The steps the services provide: those whose state lives beyond one request (origins, buckets). */
-type SharedSteps = Services['steps'];
+type SharedSteps = PipelineServices['steps'];
 
-function pipeline(
+function pipeline<S extends PipelineServices>(
   stepsOf: (shared: SharedSteps) => readonly Step[],
-  operation: (scope: RequestScope) => Promise<HttpResponseInit>,
-): RouteHandler {
+  operation: (scope: RequestScope<S>) => Promise<HttpResponseInit>,
+): RouteHandler<S> {
   return (request, context, state) => inRequestSpan(request, context, () => handle(request, context, state));
 
-  async function handle(request: HttpRequest, context: InvocationContext, state: ServicesState) {
+  async function handle(request: HttpRequest, context: InvocationContext, state: ServicesState<S>) {
     const started = performance.now();
     const log = requestLogger(context);
     if (!state.ready) {
@@ -126,7 +172,7 @@ function pipeline(
       return response;
     }
 
-    const scope: RequestScope = {
+    const scope: RequestScope<S> = {
       request,
       context,
       services: state.services,
@@ -149,10 +195,10 @@ function pipeline(
 }
 
 /** Runs the steps around the operation; an error thrown at any depth is answered there, as a problem. */
-async function run(
-  scope: RequestScope,
+async function run<S extends PipelineServices>(
+  scope: RequestScope<S>,
   steps: readonly Step[],
-  operation: (scope: RequestScope) => Promise<HttpResponseInit>,
+  operation: (scope: RequestScope<S>) => Promise<HttpResponseInit>,
 ): Promise<HttpResponseInit> {
   const at = async (index: number): Promise<HttpResponseInit> => {
     try {

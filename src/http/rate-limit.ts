@@ -2,13 +2,10 @@ import type { HttpResponseInit } from '@azure/functions';
 import { userKeyOf } from '../identities/identity-store.js';
 import { MemoryRateLimitStore } from '../limits/memory-rate-limit-store.js';
 import type { RateLimitStore } from '../limits/rate-limit-store.js';
+import { type Admission, type Clock, DEFAULT_MAX_BUCKETS, TokenBuckets } from '../shared/token-buckets.js';
 import { clientAddress } from './client-address.js';
 import type { RequestScope, Step } from './pipeline.js';
 import { problem } from './problem.js';
-import { type Admission, type Clock, TokenBuckets } from './token-buckets.js';
-
-/** Keys per kind of bucket in memory: about 300 bytes each with an Entra issuer in the key, so a few MB at most. */
-export const DEFAULT_MAX_BUCKETS = 20_000;
 
 export interface RateLimitOptions {
   /** RATE_LIMIT_PER_MINUTE: requests per minute per verified user, and failed authentications per client address. */

@@ -1,6 +1,6 @@
 import type { HttpMethod } from '@azure/functions';
 import type { RouteDocs } from '../openapi/route-docs.js';
-import type { RouteHandler } from './pipeline.js';
+import type { PipelineServices, RouteHandler } from './pipeline.js';
 
 /**
  * The route table's one source of routing knowledge, used by src/index.ts (registration), the catch-all route (404
@@ -17,7 +17,7 @@ export interface RouteTemplate {
 }
 
 /** One function of the app: defined beside its operation in src/functions/, listed in src/routes.ts. */
-export interface RouteDefinition extends RouteTemplate {
+export interface RouteDefinition<S extends PipelineServices = PipelineServices> extends RouteTemplate {
   /** The function name in Azure (unique, letters and digits). */
   readonly name: string;
   readonly methods: readonly HttpMethod[];
@@ -25,7 +25,7 @@ export interface RouteDefinition extends RouteTemplate {
   readonly route: string;
   /** Always anonymous at the host level: callers are verified by the app itself (AUTH_MODE), not function keys. */
   readonly authLevel: 'anonymous';
-  readonly handler: RouteHandler;
+  readonly handler: RouteHandler<S>;
   /**
    * The route in GET /api/openapi.json: the zod schemas its handler validates with, its answers and the problems it
    * can give. Required for every route but the catch-all (test/src/openapi/document.test.ts fails without it).

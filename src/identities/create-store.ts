@@ -1,5 +1,6 @@
+import type { TokenCredential } from '@azure/identity';
 import type { Settings } from '../settings.js';
-import { tableClientFor } from '../storage/table-client.js';
+import { tableClientFor } from '../shared/table-client.js';
 import {
   type IdentityRecord,
   type IdentityStore,
@@ -57,8 +58,10 @@ class TableReadyGate implements IdentityStore {
   }
 }
 
-/** The identity store IDENTITY_STORE selects. */
-export function createIdentityStore(store: Settings['store']): IdentityStore {
+/** The identity store IDENTITY_STORE selects; a table endpoint is reached with `credential`. */
+export function createIdentityStore(store: Settings['store'], credential?: TokenCredential): IdentityStore {
   if (store.kind === 'memory') return new MemoryIdentityStore();
-  return new TableReadyGate(new TableIdentityStore(tableClientFor(store.connection, store.tableName)));
+  return new TableReadyGate(
+    new TableIdentityStore(tableClientFor(store.connection, store.tableName, credential)),
+  );
 }

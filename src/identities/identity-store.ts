@@ -65,11 +65,8 @@ export interface IdentityStore {
   ping(): Promise<void>;
 }
 
-/** The backing store could not be reached or failed; the request should end in 503, not 500. */
-export class IdentityStoreUnavailableError extends Error {
-  override readonly name = 'IdentityStoreUnavailableError';
-  readonly code = 'ERR_STORE_UNAVAILABLE';
-}
+/** The store's one error: it could not be reached or failed (503, not 500). */
+export { IdentityStoreUnavailableError } from '../shared/errors.js';
 
 /** JSON of the pair keeps every (issuer, userId) distinct, whatever characters they hold. */
 export function userKeyOf(user: UserKey): string {

@@ -1,6 +1,6 @@
-import { isLoopbackUrl } from '../http/loopback.js';
 import type { Settings } from '../settings.js';
-import { type TableConnection, tableServiceUrl } from '../storage/table-client.js';
+import { isLoopbackUrl } from '../shared/loopback.js';
+import { type TableConnection, tableServiceUrl } from '../shared/table-client.js';
 
 /**
  * The detail of the 503 answered when the identity store fails: which store, and, only when it is on this machine

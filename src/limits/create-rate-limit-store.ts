@@ -1,6 +1,7 @@
-import { DEFAULT_MAX_BUCKETS } from '../http/rate-limit.js';
+import type { TokenCredential } from '@azure/identity';
 import type { Settings } from '../settings.js';
-import { tableClientFor } from '../storage/table-client.js';
+import { tableClientFor } from '../shared/table-client.js';
+import { DEFAULT_MAX_BUCKETS } from '../shared/token-buckets.js';
 import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
 import type { RateLimitStore } from './rate-limit-store.js';
 import { TableRateLimitStore } from './table-rate-limit-store.js';
@@ -17,10 +18,17 @@ export function limitsTableName(identityTableName: string): string {
  * The per-user buckets: in the identity store's storage account when the identity store is `table` (so every
  * instance counts into the same buckets), in this instance's memory otherwise (one instance, or a demo).
  */
-export function createRateLimitStore(store: Settings['store'], perMinute: number): RateLimitStore {
+export function createRateLimitStore(
+  store: Settings['store'],
+  perMinute: number,
+  credential?: TokenCredential,
+): RateLimitStore {
   if (store.kind === 'memory')
     return new MemoryRateLimitStore({ perMinute, maxBuckets: DEFAULT_MAX_BUCKETS });
-  return new TableRateLimitStore(tableClientFor(store.connection, limitsTableName(store.tableName)), {
-    perMinute,
-  });
+  return new TableRateLimitStore(
+    tableClientFor(store.connection, limitsTableName(store.tableName), credential),
+    {
+      perMinute,
+    },
+  );
 }

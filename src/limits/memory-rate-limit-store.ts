@@ -1,4 +1,4 @@
-import { type Admission, type Clock, TokenBuckets } from '../http/token-buckets.js';
+import { type Admission, type Clock, TokenBuckets } from '../shared/token-buckets.js';
 import type { RateLimitStore } from './rate-limit-store.js';
 
 export interface MemoryRateLimitStoreOptions {

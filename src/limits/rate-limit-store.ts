@@ -1,4 +1,4 @@
-import type { Admission } from '../http/token-buckets.js';
+import type { Admission } from '../shared/token-buckets.js';
 
 /**
  * The rate-limit store port: one token bucket per key (a verified user), RATE_LIMIT_PER_MINUTE tokens refilled per

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
-import { LruMap } from '../cache/lru-map.js';
-import type { Admission, Clock } from '../http/token-buckets.js';
 import { IdentityStoreUnavailableError } from '../identities/identity-store.js';
-import { asUnavailable, errorCode, hasStatus } from '../storage/table-client.js';
+import { LruMap } from '../shared/lru-map.js';
+import { asUnavailable, errorCode, hasStatus } from '../shared/table-client.js';
+import type { Admission, Clock } from '../shared/token-buckets.js';
 import type { RateLimitStore } from './rate-limit-store.js';
 
 export interface TableRateLimitStoreOptions {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { AcsScope } from '../acs/scopes.js';
-import { LruMap } from '../cache/lru-map.js';
 import {
   type IdentityRecord,
   type IdentityStore,
@@ -8,6 +7,7 @@ import {
   userKeyOf,
   type Versioned,
 } from '../identities/identity-store.js';
+import { LruMap } from '../shared/lru-map.js';
 import { sealingBinding, type TokenSealer } from './sealing/index.js';
 import { CLOCK_SKEW_MS, type TokenGrant, type TokenOrder } from './tokens.js';
 

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningAzurite, startAzurite } from '../support/azurite.js';
-import { LogCapture } from '../support/log-capture.js';
 import {
   type OtlpReceiver,
   type ReceivedSpan,
   SPAN_KIND,
   startOtlpReceiver,
 } from '../../dev/otlp-receiver.js';
+import { type RunningAzurite, startAzurite } from '../support/azurite.js';
+import { LogCapture } from '../support/log-capture.js';
 import { startTracedProcess, type TracedProcess } from '../support/traced-process.js';
 
 /**

@@ -178,6 +178,30 @@ describe('startDevelopment', () => {
     }
   });
 
+  it('uses AUTH_ISSUERS as given: no development identity provider is started or added to the list', async () => {
+    const issuers = [
+      { issuer: 'https://login.microsoftonline.com/{tenantid}/v2.0', audience: 'api://x', tenants: ['*'] },
+      { issuer: 'https://contoso.eu.auth0.com/', audience: 'https://tokens.contoso.com', userClaim: 'sub' },
+    ];
+    const dev = await startDevelopment({
+      port: 0,
+      env: { AUTH_ISSUERS: JSON.stringify(issuers) },
+      settingsDir: settingsDir(),
+    });
+    try {
+      expect(dev.issuer).toBeUndefined();
+      expect(dev.demo).toBeUndefined();
+      const state = dev.host.services;
+      if (!state.ready) throw new Error(`invalid settings: ${state.settingNames.join(', ')}`);
+      const { auth } = state.services.settings;
+      expect(auth.mode === 'jwt' && auth.issuers.map(({ issuer }) => issuer)).toEqual(
+        issuers.map(({ issuer }) => issuer),
+      );
+    } finally {
+      await dev.close();
+    }
+  });
+
   it('prints admin commands that work as pasted: no token to decode to find a user id', async () => {
     const dev = await startDevelopment({ port: 0, env: {}, settingsDir: settingsDir() });
     try {

@@ -103,8 +103,10 @@ describe('azure.yaml', () => {
     const hookNames = yaml.hooks
       .filter((line) => /^ {2}\w+:/.test(line))
       .map((line) => line.trim().split(':')[0]);
-    expect(hookNames.sort()).toEqual(['predeploy', 'prepackage']);
-    const runs = yaml.hooks.filter((line) => line.trim().startsWith('run:'));
+    expect(hookNames.sort()).toEqual(['predeploy', 'prepackage', 'preprovision']);
+    const runs = yaml.hooks.filter(
+      (line) => line.trim().startsWith('run:') && !line.includes('scripts/azd/preprovision.ts'),
+    );
     expect(runs).toHaveLength(2); // posix and windows; predeploy reuses them (a YAML alias)
     for (const run of runs) expect(run).toContain('npm run build:function-app');
     expect(yaml.hooks.join('\n')).toMatch(/predeploy: \*stage-function-app/);

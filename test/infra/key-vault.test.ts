@@ -30,13 +30,29 @@ describe('infra: the token sealing key', () => {
     return found[0]!;
   };
 
-  it('puts the vault under RBAC, with soft delete and purge protection, and no access policies', () => {
+  it('puts the vault under RBAC, with soft delete, and no access policies', () => {
     const vault = only('Microsoft.KeyVault/vaults');
     expect(propertyValue(vault.body, 'enableRbacAuthorization')).toBe('true');
     expect(propertyValue(vault.body, 'enableSoftDelete')).toBe('true');
-    expect(propertyValue(vault.body, 'enablePurgeProtection')).toBe('true');
     expect(propertyValue(vault.body, 'publicNetworkAccess')).toBe('Enabled');
     expect(bicep).not.toMatch(/accessPolicies/);
+  });
+
+  /**
+   * `azd down --purge` purges a soft-deleted vault only when purge protection is off (Azure/azure-dev
+   * cli/azd/pkg/infra/provisioning/bicep/bicep_provider.go: vaults with EnablePurgeProtection are skipped), and a
+   * vault that is not purged keeps its name for the retention period; the name is fixed per subscription,
+   * environment and region, so the next `azd up` with the same environment name would fail. Purge protection is
+   * therefore off unless KEY_VAULT_PURGE_PROTECTION=true. The property "does not accept false as its value"
+   * (Microsoft.KeyVault/vaults@2023-07-01, VaultProperties.enablePurgeProtection): off is null, never false.
+   */
+  it('turns purge protection on only when asked (never false), so azd down --purge frees the vault name', () => {
+    const vault = only('Microsoft.KeyVault/vaults');
+    expect(propertyValue(vault.body, 'enablePurgeProtection')).toBe('purgeProtection ? true : null');
+    expect(bicep).toMatch(/^param purgeProtection bool = false$/m);
+    expect(main).toMatch(/purgeProtection:\s*bool\(keyVaultPurgeProtection\)/);
+    expect(main).toMatch(/^param keyVaultPurgeProtection string = 'false'$/m);
+    expect(main).toMatch(/name: 'kv-\$\{resourceToken\}'/);
   });
 
   it('creates an RSA key inside the vault for wrapKey/unwrapKey only, never exportable, never a secret', () => {

@@ -15,16 +15,29 @@ interface EntraUser {
   roles?: string[];
   /** The claim type the principal names for roles (`role_typ`); Entra's own `roles` claims are read either way. */
   roleType?: string;
+  /** The `iss` the principal carries: Entra's v2 issuer by default, its v1 issuer, or none at all. */
+  issuer?: 'v2' | 'v1' | 'none';
 }
 
+const ISSUER_CLAIMS = {
+  v2: [{ typ: 'iss', val: ISSUER }],
+  v1: [{ typ: 'iss', val: `https://sts.windows.net/${TENANT}/` }],
+  none: [],
+};
+
 /** The headers App Service Authentication puts on a request it has authenticated with Microsoft Entra ID. */
-function appServiceHeaders({ oid, roles = [], roleType = ROLE_CLAIM }: EntraUser): Record<string, string> {
+function appServiceHeaders({
+  oid,
+  roles = [],
+  roleType = ROLE_CLAIM,
+  issuer = 'v2',
+}: EntraUser): Record<string, string> {
   const principal = {
     auth_typ: 'aad',
     name_typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
     role_typ: roleType,
     claims: [
-      { typ: 'iss', val: ISSUER },
+      ...ISSUER_CLAIMS[issuer],
       { typ: 'aud', val: randomUUID() },
       { typ: OBJECT_ID_CLAIM, val: oid },
       { typ: 'http://schemas.microsoft.com/identity/claims/tenantid', val: TENANT },
@@ -126,5 +139,40 @@ describe('AUTH_MODE=easyauth behind App Service Authentication', () => {
       active: true,
       communicationUserId: `8:orgid:${user.oid}`,
     });
+  });
+});
+
+// Security round 3, point 5: one Entra user seen with the v1 issuer, the v2 issuer and no `iss` got three identities
+// and three rate-limit buckets.
+describe('AUTH_MODE=easyauth: one Entra user whatever issuer form the principal carries', () => {
+  const LIMIT = 3;
+  let service: RunningService;
+  beforeAll(async () => {
+    service = await startService({
+      env: {
+        AUTH_MODE: 'easyauth',
+        WEBSITE_AUTH_ENABLED: 'true',
+        AUTH_ISSUER: undefined,
+        AUTH_AUDIENCE: undefined,
+        RATE_LIMIT_PER_MINUTE: String(LIMIT),
+      },
+    });
+  });
+  afterAll(() => service.close());
+
+  const requestToken = (user: EntraUser) =>
+    fetch(service.api('token'), { method: 'POST', headers: appServiceHeaders(user) });
+
+  it('gives one identity and one rate-limit bucket', async () => {
+    const oid = randomUUID();
+    const identities = new Set<string>();
+    for (const issuer of ['v1', 'v2', 'none'] as const) {
+      const response = await requestToken({ oid, issuer });
+      expect(response.status, issuer).toBe(200);
+      identities.add(((await response.json()) as TokenBody).user.communicationUserId);
+    }
+    expect(identities.size).toBe(1);
+    expect((await service.emulatorStats()).operations.createIdentity).toBe(1);
+    await expectProblem(await requestToken({ oid, issuer: 'v1' }), 429, 'too-many-requests');
   });
 });

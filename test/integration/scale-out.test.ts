@@ -5,7 +5,7 @@ import { odata } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { devUserIds } from '../../dev/dev-issuer.js';
 import { startKeyVaultEmulator } from '../../dev/keyvault/index.js';
-import { tableClientFromConnectionString } from '../../src/storage/table-client.js';
+import { tableClientFromConnectionString } from '../../src/shared/table-client.js';
 import { type Cluster, type Instance, startCluster } from '../support/cluster.js';
 
 /**

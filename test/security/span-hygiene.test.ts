@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevIssuer, devUserIds, startDevIssuer } from '../../dev/dev-issuer.js';
 import { type RunningEmulator, startEmulator } from '../../dev/emulator/index.js';
+import { type OtlpReceiver, SPAN_KIND, startOtlpReceiver } from '../../dev/otlp-receiver.js';
 import { toTableKey } from '../../src/identities/table/table-keys.js';
 import { type RunningAzurite, startAzurite } from '../support/azurite.js';
 import { useKeyVaultEmulator } from '../support/key-vault.js';
 import { LogCapture } from '../support/log-capture.js';
-import { type OtlpReceiver, SPAN_KIND, startOtlpReceiver } from '../../dev/otlp-receiver.js';
 import { startTracedProcess, type TracedProcess } from '../support/traced-process.js';
 import { trackIssuer, trackUser, uniqueUser } from './harness.js';
 

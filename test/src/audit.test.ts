@@ -10,7 +10,7 @@ function capture() {
 }
 
 const admin = { issuer: 'https://login.example/tenant/v2.0', userId: 'admin-object-id' };
-const user = { issuer: 'https://login.example/tenant/v2.0', userId: 'user-object-id' };
+const user = { issuer: 'https://other.example/', userId: 'user-object-id' };
 const entry: AuditEntry = {
   action: 'identity.delete',
   actorKind: 'admin',
@@ -19,7 +19,7 @@ const entry: AuditEntry = {
 };
 
 describe('audit', () => {
-  it('logs who, whom, what, when and the outcome, with users only as hashes', () => {
+  it('logs who, whom (each with its issuer), what, when and the outcome, with users only as hashes', () => {
     const { lines, log } = capture();
     const before = Date.now();
     audit(log, entry, 'deleted');
@@ -32,6 +32,8 @@ describe('audit', () => {
           actorKind: 'admin',
           actor: hashUser(admin),
           subject: hashUser(user),
+          actorIssuer: admin.issuer,
+          subjectIssuer: user.issuer,
           outcome: 'deleted',
           at: expect.any(String),
         },

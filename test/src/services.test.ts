@@ -33,6 +33,29 @@ describe('servicesFromEnvironment', () => {
     ]);
   });
 
+  it('warns at start-up about each tenant template open to any tenant, naming its issuer', () => {
+    const { events, log } = capture();
+    const open = 'https://login.microsoftonline.com/{tenantid}/v2.0';
+    const state = servicesFromEnvironment(
+      {
+        COMMUNICATION_SERVICES_CONNECTION_STRING: ACS,
+        AUTH_ISSUERS: JSON.stringify([
+          { issuer: open, audience: 'api://a', tenants: ['*'] },
+          {
+            issuer: 'https://sts.windows.net/{tenantid}/',
+            audience: 'api://a',
+            tenants: ['5b8d2f3a-4c1e-4a7b-9d60-2e8f1c3a7b94'],
+          },
+        ]),
+      },
+      { log },
+    );
+    expect(state.ready).toBe(true);
+    expect(events.filter(({ event }) => event.event === 'any_tenant_issuer')).toEqual([
+      { level: 'warning', event: expect.objectContaining({ issuer: open }) },
+    ]);
+  });
+
   it('builds the table store when storage is configured, without contacting it yet', () => {
     const { events, log } = capture();
     const state = servicesFromEnvironment(

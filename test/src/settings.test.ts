@@ -23,9 +23,14 @@ describe('loadSettings', () => {
     const settings = loadSettings(minimal);
     expect(settings.auth).toEqual({
       mode: 'jwt',
-      issuer: minimal.AUTH_ISSUER,
-      audiences: ['api://token-service'],
-      jwksUri: undefined,
+      issuers: [
+        {
+          issuer: minimal.AUTH_ISSUER,
+          audiences: ['api://token-service'],
+          jwksUri: undefined,
+          userClaim: 'oid',
+        },
+      ],
       userClaim: 'oid',
       requiredScope: undefined,
     });
@@ -53,7 +58,7 @@ describe('loadSettings', () => {
       TOKEN_ALLOWED_SCOPES: 'chat, voip,chat.join',
       TOKEN_DEFAULT_SCOPES: 'chat.join',
     });
-    expect(settings.auth.mode === 'jwt' && settings.auth.audiences).toEqual(['api://a', 'b']);
+    expect(settings.auth.mode === 'jwt' && settings.auth.issuers[0]?.audiences).toEqual(['api://a', 'b']);
     expect(settings.tokens.allowedScopes).toEqual(['chat', 'voip', 'chat.join']);
     expect(settings.tokens.defaultScopes).toEqual(['chat.join']);
   });
@@ -115,6 +120,88 @@ describe('loadSettings', () => {
     ] as const) {
       expect(errorOf({ ...minimal, [name]: value }).settingNames).toEqual([name]);
     }
+  });
+
+  describe('AUTH_ISSUERS', () => {
+    const entra = 'https://login.microsoftonline.com/{tenantid}/v2.0';
+    const tenant = '5B8D2F3A-4C1E-4A7B-9D60-2E8F1C3A7B94';
+    const issuers = (value: unknown) => ({
+      COMMUNICATION_SERVICES_CONNECTION_STRING: ACS,
+      AUTH_ISSUERS: JSON.stringify(value),
+    });
+
+    it('gives each issuer its audiences, claims and tenants; AUTH_USER_CLAIM is the default user claim', () => {
+      const settings = loadSettings({
+        ...issuers([
+          {
+            issuer: 'https://contoso.eu.auth0.com/',
+            audience: 'https://tokens.contoso.com',
+            userClaim: 'sub',
+          },
+          { issuer: entra, audience: ['a', 'b', 'a'], tenants: [tenant], rolesClaim: 'groups' },
+        ]),
+        AUTH_USER_CLAIM: 'upn',
+      });
+      expect(settings.auth.mode === 'jwt' && settings.auth.issuers).toEqual([
+        {
+          issuer: 'https://contoso.eu.auth0.com/',
+          audiences: ['https://tokens.contoso.com'],
+          userClaim: 'sub',
+        },
+        {
+          issuer: entra,
+          audiences: ['a', 'b'],
+          tenants: [tenant.toLowerCase()],
+          rolesClaim: 'groups',
+          userClaim: 'upn',
+        },
+      ]);
+    });
+
+    it('names a bad entry by its index and field', () => {
+      const plain = { issuer: 'https://a.example/', audience: 'x' };
+      const cases: [unknown, string][] = [
+        [[plain, { issuer: entra, audience: 'x' }], 'AUTH_ISSUERS[1].tenants'],
+        [[plain, { issuer: entra, audience: 'x', tenants: ['contoso'] }], 'AUTH_ISSUERS[1].tenants[0]'],
+        [[{ ...plain, tenants: [tenant] }], 'AUTH_ISSUERS[0].tenants'],
+        [[{ issuer: entra, audience: 'x', tenants: ['*', tenant] }], 'AUTH_ISSUERS[0].tenants'],
+        [[plain, { issuer: 'http://issuer.example/', audience: 'x' }], 'AUTH_ISSUERS[1].issuer'],
+        [
+          [{ issuer: 'https://a.example/{tenantid}/{tenantid}', audience: 'x', tenants: ['*'] }],
+          'AUTH_ISSUERS[0].issuer',
+        ],
+        [
+          [{ issuer: 'https://{tenantid}.example/', audience: 'x', tenants: ['*'] }],
+          'AUTH_ISSUERS[0].issuer',
+        ],
+        [[plain, { issuer: 'https://b.example/', audience: [] }], 'AUTH_ISSUERS[1].audience'],
+        [[plain, { issuer: 'https://b.example/', audience: 5 }], 'AUTH_ISSUERS[1].audience'],
+        [
+          [plain, { issuer: 'https://b.example/', audience: 'x', jwksUri: 'http://keys.example/' }],
+          'AUTH_ISSUERS[1].jwksUri',
+        ],
+        [[plain, plain], 'AUTH_ISSUERS[1].issuer'],
+        [[{ audience: 'x' }], 'AUTH_ISSUERS[0].issuer'],
+        [[{ ...plain, extra: true }], 'AUTH_ISSUERS[0]'],
+        [[], 'AUTH_ISSUERS'],
+        [{ issuer: 'https://a.example/' }, 'AUTH_ISSUERS'],
+      ];
+      for (const [value, setting] of cases) {
+        const error = errorOf(issuers(value));
+        expect(error.settingNames, JSON.stringify(value)).toEqual([setting]);
+      }
+      expect(errorOf({ ...issuers([]), AUTH_ISSUERS: '[{' }).message).toBe(
+        'Invalid settings: AUTH_ISSUERS is not valid JSON (it must be a JSON array of issuers)',
+      );
+    });
+
+    it('refuses both forms together, naming both', () => {
+      const error = errorOf({
+        ...minimal,
+        AUTH_ISSUERS: JSON.stringify([{ issuer: 'https://a.example/', audience: 'x' }]),
+      });
+      expect([...error.settingNames].sort()).toEqual(['AUTH_AUDIENCE', 'AUTH_ISSUER', 'AUTH_ISSUERS']);
+    });
   });
 
   it('denies by default: no issuer in jwt mode, easyauth without platform authentication', () => {

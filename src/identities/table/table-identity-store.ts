@@ -6,7 +6,7 @@ import {
   hasStatus,
   tableClientFromConnectionString,
   tableClientFromEndpoint,
-} from '../../storage/table-client.js';
+} from '../../shared/table-client.js';
 import {
   type IdentityRecord,
   type IdentityStore,

@@ -1,14 +1,15 @@
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { isLoopbackUrl } from '../../http/loopback.js';
+import type { TokenCredential } from '@azure/identity';
 import type { Logger } from '../../log.js';
 import type { Settings } from '../../settings.js';
-import { tableClientFor, tableServiceUrl } from '../../storage/table-client.js';
+import { managedIdentityCredential } from '../../shared/credential.js';
+import { isLoopbackUrl } from '../../shared/loopback.js';
+import { tableClientFor, tableServiceUrl } from '../../shared/table-client.js';
 import { developmentKeyRing } from './development-key.js';
 import { KeyVaultKeyRing } from './key-vault-key-ring.js';
 import { AesGcmTokenSealer, type TokenSealer } from './token-sealer.js';
 
 export interface TokenSealerOptions {
-  /** Replaces the managed identity (DefaultAzureCredential, AZURE_CLIENT_ID) for Key Vault; for tests. */
+  /** The process's one credential (src/shared/credential.ts), for Key Vault and the keys table; tests pass their own. */
   credential?: TokenCredential;
 }
 
@@ -39,13 +40,12 @@ export function createTokenSealer(
         'Shared token reuse is on: tokens are sealed with a data key wrapped by the Key Vault key in TOKEN_SEALING_KEY_URL.',
     });
     const { keyUrl, clientId } = reuse.sealingKey;
+    const credential = options.credential ?? managedIdentityCredential(clientId);
     return new AesGcmTokenSealer(
       new KeyVaultKeyRing({
         keyUrl,
-        credential:
-          options.credential ??
-          new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {}),
-        table: tableClientFor(store.connection, sealingKeysTableName(store.tableName)),
+        credential,
+        table: tableClientFor(store.connection, sealingKeysTableName(store.tableName), credential),
         log,
       }),
     );

@@ -7,9 +7,9 @@ import {
   KeyClient,
   type KeyVaultKey,
 } from '@azure/keyvault-keys';
-import { LruMap } from '../../cache/lru-map.js';
-import { isLoopbackUrl } from '../../http/loopback.js';
 import type { Logger } from '../../log.js';
+import { isLoopbackUrl } from '../../shared/loopback.js';
+import { LruMap } from '../../shared/lru-map.js';
 import { type SealingKey, type SealingKeyRing, TokenSealingUnavailableError } from './key-ring.js';
 
 export interface KeyVaultKeyRingOptions {

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
 import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
 import { AcsFailureError, AcsUnavailableError } from '../../../src/acs/errors.js';
+import { managedIdentityCredential } from '../../../src/shared/credential.js';
 
 let emulator: RunningEmulator;
 beforeAll(async () => {
@@ -125,11 +126,10 @@ describe('createIdentityClient with a managed identity', () => {
     process.env.IDENTITY_ENDPOINT = secure.managedIdentity.endpoint;
     process.env.IDENTITY_HEADER = secure.managedIdentity.header;
     try {
-      const client = createIdentityClient({
-        kind: 'managedIdentity',
-        endpoint: secure.endpoint,
-        clientId: undefined,
-      });
+      const client = createIdentityClient(
+        { kind: 'managedIdentity', endpoint: secure.endpoint },
+        managedIdentityCredential(undefined),
+      );
       const session = new AcsGateway(client, 10_000).session();
       const created = await session.createIdentityWithToken(['voip'], 60);
       expect(created.communicationUserId).toMatch(/^8:acs:/);

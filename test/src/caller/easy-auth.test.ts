@@ -33,6 +33,56 @@ describe('createEasyAuthValidator', () => {
     });
   });
 
+  // Security round 3, point 5: the v1 issuer, the v2 issuer and no `iss` gave one Entra user three identities.
+  it('keys one Entra user (tenant and object id) the same whatever issuer form the principal carried', async () => {
+    const tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+    const forms = [
+      [{ typ: 'iss', val: `https://sts.windows.net/${tenant}/` }],
+      [{ typ: 'iss', val: `https://login.microsoftonline.com/${tenant}/v2.0` }],
+      [{ typ: 'http://schemas.microsoft.com/identity/claims/tenantid', val: tenant }],
+      [
+        { typ: 'iss', val: `https://sts.windows.net/${tenant.toUpperCase()}/` },
+        { typ: 'tid', val: tenant },
+      ],
+    ];
+    const keys = new Set<string>();
+    for (const claims of forms) {
+      const headers = new Headers({
+        'x-ms-client-principal': principalHeader([...claims, { typ: OBJECT_ID, val: 'oid-1' }]),
+        'x-ms-client-principal-idp': 'aad',
+      });
+      const { issuer, userId } = await validator.authenticate(headers);
+      keys.add(JSON.stringify([issuer, userId]));
+    }
+    // The key AUTH_ISSUERS' Entra template gives the same user: https://login.microsoftonline.com/{tenantid}/v2.0.
+    expect([...keys]).toEqual([
+      JSON.stringify([`https://login.microsoftonline.com/${tenant}/v2.0`, 'oid-1']),
+    ]);
+  });
+
+  it('refuses an Entra principal whose issuer names another tenant than its tid', async () => {
+    const headers = new Headers({
+      'x-ms-client-principal': principalHeader([
+        { typ: 'iss', val: 'https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0' },
+        { typ: 'tid', val: '22222222-2222-2222-2222-222222222222' },
+        { typ: OBJECT_ID, val: 'oid-1' },
+      ]),
+    });
+    await expect(validator.authenticate(headers)).rejects.toMatchObject({ reason: 'issuer_tenant_mismatch' });
+  });
+
+  it('keeps a non-Entra issuer as it is, even with a tid (Azure AD B2C)', async () => {
+    const b2c = 'https://contoso.b2clogin.com/33333333-3333-3333-3333-333333333333/v2.0/';
+    const headers = new Headers({
+      'x-ms-client-principal': principalHeader([
+        { typ: 'iss', val: b2c },
+        { typ: 'tid', val: '33333333-3333-3333-3333-333333333333' },
+        { typ: OBJECT_ID, val: 'oid-1' },
+      ]),
+    });
+    await expect(validator.authenticate(headers)).resolves.toMatchObject({ issuer: b2c });
+  });
+
   it('falls back on the identity provider for the issuer and reads a configured claim', async () => {
     const github = createEasyAuthValidator({
       userClaim: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier',

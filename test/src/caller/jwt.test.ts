@@ -3,14 +3,19 @@ import type { AddressInfo } from 'node:net';
 import { base64url, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DevIssuer, startDevIssuer } from '../../../dev/dev-issuer.js';
+import type { TrustedIssuer } from '../../../src/caller/issuers.js';
 import {
   CLOCK_TOLERANCE_SECONDS,
   createJwtValidator,
-  type JwtValidatorConfig,
+  type JwtValidatorOptions,
   readBearerToken,
   VERIFIED_TOKEN_MAX_AGE_MS,
 } from '../../../src/caller/jwt.js';
 import { AuthenticationError, KeysUnavailableError } from '../../../src/caller/principal.js';
+
+/** A validator trusting this one issuer (AUTH_ISSUER and AUTH_AUDIENCE, as a one-entry list). */
+const singleIssuerValidator = (entry: TrustedIssuer, options?: JwtValidatorOptions) =>
+  createJwtValidator({ issuers: [entry] }, options);
 
 /** A real HTTP hop in front of the issuer's JWKS that counts fetches, can go down and can serve another key set. */
 async function startKeysRelay(initialTarget: string) {
@@ -64,7 +69,7 @@ async function refusal(promise: Promise<unknown>): Promise<AuthenticationError> 
 }
 
 let issuer: DevIssuer;
-let config: JwtValidatorConfig;
+let config: TrustedIssuer;
 beforeAll(async () => {
   issuer = await startDevIssuer();
   config = { issuer: issuer.issuer, audiences: [issuer.audience], jwksUri: issuer.jwksUri, userClaim: 'oid' };
@@ -99,7 +104,7 @@ describe('readBearerToken', () => {
 
 describe('createJwtValidator', () => {
   it('verifies a token from the issuer and builds the principal from its claims', async () => {
-    const validator = createJwtValidator(config);
+    const validator = singleIssuerValidator(config);
     const token = await issuer.mint({
       oid: 'oid-1',
       sub: 'sub-1',
@@ -117,25 +122,25 @@ describe('createJwtValidator', () => {
   });
 
   it('reads the configured user claim, e.g. sub for non-Entra issuers', async () => {
-    const validator = createJwtValidator({ ...config, userClaim: 'sub' });
+    const validator = singleIssuerValidator({ ...config, userClaim: 'sub' });
     const principal = await validator.authenticate(bearer(await issuer.mint({ oid: 'oid-1', sub: 'sub-1' })));
     expect(principal.userId).toBe('sub-1');
   });
 
   it('accepts any of several audiences', async () => {
-    const validator = createJwtValidator({ ...config, audiences: ['api://other', issuer.audience] });
+    const validator = singleIssuerValidator({ ...config, audiences: ['api://other', issuer.audience] });
     await expect(validator.authenticate(bearer(await issuer.mint({ oid: 'u' })))).resolves.toBeTruthy();
   });
 
   it('finds the keys by OpenID discovery when no JWKS URI is configured', async () => {
-    const validator = createJwtValidator({ ...config, jwksUri: undefined });
+    const validator = singleIssuerValidator({ ...config, jwksUri: undefined });
     await expect(validator.authenticate(bearer(await issuer.mint({ oid: 'u' })))).resolves.toMatchObject({
       userId: 'u',
     });
   });
 
   it('tolerates small clock skew only', async () => {
-    const validator = createJwtValidator(config);
+    const validator = singleIssuerValidator(config);
     await expect(
       validator.authenticate(bearer(await issuer.mint({ oid: 'u' }, { expiresInSeconds: -30 }))),
     ).resolves.toBeTruthy();
@@ -152,7 +157,7 @@ describe('createJwtValidator', () => {
   });
 
   it('refuses wrong issuer, wrong audience and a missing user claim', async () => {
-    const validator = createJwtValidator(config);
+    const validator = singleIssuerValidator(config);
     const cases = [
       await issuer.mint({ oid: 'u' }, { issuer: 'https://evil.example' }),
       await issuer.mint({ oid: 'u' }, { audience: 'api://another-api' }),
@@ -166,7 +171,7 @@ describe('createJwtValidator', () => {
   });
 
   it('refuses a blank user claim (only whitespace) and one over 1,024 characters, naming why; serves . and lone surrogates', async () => {
-    const validator = createJwtValidator(config);
+    const validator = singleIssuerValidator(config);
     for (const [oid, reason] of [
       [' ', 'user_claim_blank'],
       ['\t\n\u00a0\u3000\ufeff', 'user_claim_blank'],
@@ -183,7 +188,7 @@ describe('createJwtValidator', () => {
   });
 
   it('refuses alg none, HS256 keyed with the public key, a foreign key and a tampered payload', async () => {
-    const validator = createJwtValidator(config);
+    const validator = singleIssuerValidator(config);
     const genuine = await issuer.mint({ oid: 'u' });
     const [header, payload] = genuine.split('.') as [string, string, string];
     const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload)));
@@ -224,7 +229,7 @@ describe('createJwtValidator', () => {
     const rotating = await startDevIssuer();
     const rotatingRelay = await startKeysRelay(rotating.jwksUri);
     try {
-      const validator = createJwtValidator(
+      const validator = singleIssuerValidator(
         {
           issuer: rotating.issuer,
           audiences: [rotating.audience],
@@ -270,7 +275,7 @@ describe('createJwtValidator', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const relay = await startKeysRelay(issuer.jwksUri);
     try {
-      const validator = createJwtValidator(
+      const validator = singleIssuerValidator(
         { ...config, jwksUri: relay.uri },
         { cooldownMs: 1_000, cacheMaxAgeMs: 60_000 },
       );
@@ -295,7 +300,7 @@ describe('createJwtValidator', () => {
     const relay = await startKeysRelay(issuer.jwksUri);
     relay.setDown(true);
     try {
-      const validator = createJwtValidator({ ...config, jwksUri: relay.uri });
+      const validator = singleIssuerValidator({ ...config, jwksUri: relay.uri });
       const error = await failureOf(validator.authenticate(bearer(await issuer.mint({ oid: 'u' }))));
       expect(error).toBeInstanceOf(KeysUnavailableError);
     } finally {
@@ -306,7 +311,7 @@ describe('createJwtValidator', () => {
   it('does not fetch anything for a token refused before signature checks', async () => {
     const relay = await startKeysRelay(issuer.jwksUri);
     try {
-      const validator = createJwtValidator({ ...config, jwksUri: relay.uri });
+      const validator = singleIssuerValidator({ ...config, jwksUri: relay.uri });
       const payload = base64url.encode(
         JSON.stringify({ iss: issuer.issuer, aud: issuer.audience, oid: 'u' }),
       );
@@ -325,7 +330,7 @@ describe('the verified-token cache', () => {
     const relay = await startKeysRelay(issuer.jwksUri);
     try {
       const options = { cooldownMs: 1_000, cacheMaxAgeMs: 10_000 };
-      const validator = createJwtValidator({ ...config, jwksUri: relay.uri }, options);
+      const validator = singleIssuerValidator({ ...config, jwksUri: relay.uri }, options);
       const token = await issuer.mint({ oid: 'cached-user', scp: 'Token.Issue' });
       const principal = await validator.authenticate(bearer(token));
       expect(relay.fetches()).toBe(1);
@@ -342,7 +347,7 @@ describe('the verified-token cache', () => {
       // Any token that needs verifying is now refused, even a new one signed with the issuer's (removed) key...
       const fresh = await issuer.mint({ oid: 'cached-user', scp: 'Token.Issue' });
       expect((await refusal(validator.authenticate(bearer(fresh)))).reason).toBe('ERR_JWKS_NO_MATCHING_KEY');
-      const uncached = createJwtValidator({ ...config, jwksUri: relay.uri }, options);
+      const uncached = singleIssuerValidator({ ...config, jwksUri: relay.uri }, options);
       await refusal(uncached.authenticate(bearer(token)));
 
       // ...but the token already verified is accepted as before, with no key-set fetch, within the window.
@@ -362,7 +367,7 @@ describe('the verified-token cache', () => {
 
   it('never accepts a token past its exp (and the clock tolerance) from the cache', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
-    const validator = createJwtValidator(config);
+    const validator = singleIssuerValidator(config);
     const token = await issuer.mint({ oid: 'short-lived' }, { expiresInSeconds: 2 });
     await expect(validator.authenticate(bearer(token))).resolves.toMatchObject({ userId: 'short-lived' });
     vi.setSystemTime(Date.now() + (2 + CLOCK_TOLERANCE_SECONDS + 1) * 1000);
@@ -370,7 +375,7 @@ describe('the verified-token cache', () => {
   });
 
   it('does not take a tampered token for the verified one', async () => {
-    const validator = createJwtValidator(config);
+    const validator = singleIssuerValidator(config);
     const genuine = await issuer.mint({ oid: 'victim' });
     await validator.authenticate(bearer(genuine));
     const [header, payload, signature] = genuine.split('.') as [string, string, string];
@@ -386,7 +391,7 @@ describe('the verified-token cache', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const relay = await startKeysRelay(issuer.jwksUri);
     try {
-      const validator = createJwtValidator({ ...config, jwksUri: relay.uri }, { cooldownMs: 1_000 });
+      const validator = singleIssuerValidator({ ...config, jwksUri: relay.uri }, { cooldownMs: 1_000 });
       const notYetValid = await issuer.mint(
         { oid: 'early' },
         { notBefore: Math.floor(Date.now() / 1000) + CLOCK_TOLERANCE_SECONDS + 30 },
@@ -398,7 +403,7 @@ describe('the verified-token cache', () => {
       await expect(validator.authenticate(bearer(notYetValid))).resolves.toMatchObject({ userId: 'early' });
 
       relay.setDown(true);
-      const unreachable = createJwtValidator({ ...config, jwksUri: relay.uri }, { cooldownMs: 1_000 });
+      const unreachable = singleIssuerValidator({ ...config, jwksUri: relay.uri }, { cooldownMs: 1_000 });
       const token = await issuer.mint({ oid: 'later' });
       expect(await failureOf(unreachable.authenticate(bearer(token)))).toBeInstanceOf(KeysUnavailableError);
       relay.setDown(false);
@@ -410,10 +415,84 @@ describe('the verified-token cache', () => {
   });
 
   it('hands each request its own copy of the principal', async () => {
-    const validator = createJwtValidator(config);
+    const validator = singleIssuerValidator(config);
     const token = await issuer.mint({ oid: 'copied', roles: ['reader'] });
     const first = await validator.authenticate(bearer(token));
     first.roles.push('admin');
     await expect(validator.authenticate(bearer(token))).resolves.toMatchObject({ roles: ['reader'] });
+  });
+});
+
+describe('createJwtValidator with several issuers', () => {
+  const tenant1 = '11111111-1111-4111-8111-111111111111';
+  const tenant2 = '22222222-2222-4222-8222-222222222222';
+
+  /** Serves the dev issuer's JWKS at any path over real HTTP, recording the paths asked for. */
+  async function startPathRecordingKeys() {
+    const paths: string[] = [];
+    const server: Server = createServer(async (request, response) => {
+      paths.push(request.url ?? '');
+      const upstream = await fetch(issuer.jwksUri);
+      response.writeHead(200, { 'content-type': 'application/json' }).end(await upstream.text());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      base: `http://127.0.0.1:${port}`,
+      paths,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    };
+  }
+
+  it('fills a template key-set URL with the token’s tenant, and fetches no keys for a token it refuses', async () => {
+    const keys = await startPathRecordingKeys();
+    try {
+      const template = `${issuer.issuer}/{tenantid}/v2.0`;
+      const validator = createJwtValidator({
+        issuers: [
+          {
+            issuer: template,
+            audiences: ['api://multi'],
+            jwksUri: `${keys.base}/{tenantid}/keys`,
+            userClaim: 'oid',
+            tenants: [tenant1],
+          },
+          {
+            issuer: 'https://open.example/{tenantid}/',
+            audiences: ['api://open'],
+            jwksUri: `${keys.base}/open`,
+            userClaim: 'sub',
+            tenants: '*',
+          },
+        ],
+      });
+      const mint = (tid: string | undefined, iss: string, audience = 'api://multi') =>
+        issuer.mint({ oid: 'o', sub: 's', ...(tid ? { tid } : {}) }, { issuer: iss, audience });
+      const refused: [string, string][] = [
+        [await mint(tenant2, `${issuer.issuer}/${tenant2}/v2.0`), 'tenant_not_allowed'],
+        [await mint(tenant2, `${issuer.issuer}/${tenant1}/v2.0`), 'issuer_tenant_mismatch'],
+        [await mint(undefined, `${issuer.issuer}/${tenant1}/v2.0`), 'tenant_missing'],
+        [await mint(undefined, issuer.issuer), 'issuer_not_trusted'],
+        [await mint('contoso', 'https://open.example/contoso/', 'api://open'), 'tenant_not_allowed'],
+      ];
+      for (const [token, reason] of refused) {
+        expect((await refusal(validator.authenticate(bearer(token)))).reason).toBe(reason);
+      }
+      expect(keys.paths).toEqual([]);
+
+      await expect(
+        validator.authenticate(bearer(await mint(tenant1, `${issuer.issuer}/${tenant1}/v2.0`))),
+      ).resolves.toMatchObject({ issuer: `${issuer.issuer}/${tenant1}/v2.0`, userId: 'o' });
+      await expect(
+        validator.authenticate(bearer(await mint(tenant2, `https://open.example/${tenant2}/`, 'api://open'))),
+      ).resolves.toMatchObject({ issuer: `https://open.example/${tenant2}/`, userId: 's' });
+      expect(keys.paths).toEqual([`/${tenant1}/keys`, '/open']);
+    } finally {
+      await keys.close();
+    }
   });
 });

@@ -108,6 +108,35 @@ describe('POST /api/admin/revoke-user (the user id in the body)', () => {
     }
   });
 
+  // Issue 21: an empty id was refused as "out of range".
+  it('says an empty user id or issuer must not be empty', async () => {
+    for (const [body, name] of [
+      [{ userId: '' }, 'userId'],
+      [{ userId: 'a', issuer: '' }, 'issuer'],
+    ] as const) {
+      const problem = await expectProblem(
+        await callAs(service, 'root', 'POST', 'admin/revoke-user', { ...asAdmin, body }),
+        400,
+        'invalid-request',
+      );
+      expect(problem.errors).toEqual([{ name, reason: 'must not be empty' }]);
+    }
+  });
+
+  it('refuses an issuer the service does not trust, naming the field', async () => {
+    const problem = await expectProblem(
+      await callAs(service, 'root', 'POST', 'admin/revoke-user', {
+        ...asAdmin,
+        body: { userId: 'someone', issuer: 'https://elsewhere.example/' },
+      }),
+      400,
+      'invalid-request',
+    );
+    expect(problem.errors).toEqual([
+      { name: 'issuer', reason: 'is not a configured issuer (see AUTH_ISSUERS)' },
+    ]);
+  });
+
   it('refuses a caller without the role (403, audited with the requested user) before reading further', async () => {
     const target = await tokenAs(service, 'kept');
     const userId = devUserIds('kept').oid;

@@ -5,7 +5,7 @@ import { IdentityStoreUnavailableError } from '../../../src/identities/identity-
 import { createRateLimitStore, limitsTableName } from '../../../src/limits/create-rate-limit-store.js';
 import { MemoryRateLimitStore } from '../../../src/limits/memory-rate-limit-store.js';
 import { TableRateLimitStore, tableKeysOf } from '../../../src/limits/table-rate-limit-store.js';
-import { tableClientFromConnectionString } from '../../../src/storage/table-client.js';
+import { tableClientFromConnectionString } from '../../../src/shared/table-client.js';
 import { describeRateLimitStoreContract, manualClock } from './rate-limit-store.contract.js';
 
 const connectionString = inject('azuriteConnectionString');

@@ -3,7 +3,7 @@ import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { RunningKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
 import type { Logger } from '../../../../src/log.js';
 import { loadSettings, SettingsError } from '../../../../src/settings.js';
-import { tableClientFromConnectionString } from '../../../../src/storage/table-client.js';
+import { tableClientFromConnectionString } from '../../../../src/shared/table-client.js';
 import {
   createTokenSealer,
   sealingBinding,

@@ -5,7 +5,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { type RunningKeyVaultEmulator, startKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
 import type { Logger } from '../../../../src/log.js';
-import { tableClientFromConnectionString } from '../../../../src/storage/table-client.js';
+import { tableClientFromConnectionString } from '../../../../src/shared/table-client.js';
 import { TokenSealingUnavailableError } from '../../../../src/tokens/sealing/key-ring.js';
 import {
   generationIdOf,

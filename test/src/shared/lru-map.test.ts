@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LruMap } from '../../../src/cache/lru-map.js';
+import { LruMap } from '../../../src/shared/lru-map.js';
 
 describe('LruMap', () => {
   it('drops the least recently used entry beyond maxEntries; get and set count as use', () => {

@@ -1,11 +1,13 @@
 import { RestError, TableClient, type TableServiceClientOptions } from '@azure/data-tables';
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { isLoopbackUrl } from '../http/loopback.js';
-import { IdentityStoreUnavailableError } from '../identities/identity-store.js';
-import type { Settings } from '../settings.js';
+import type { TokenCredential } from '@azure/identity';
+import { requireCredential } from './credential.js';
+import { IdentityStoreUnavailableError } from './errors.js';
+import { isLoopbackUrl } from './loopback.js';
 
 /** How the app reaches Table Storage: a connection string, or an endpoint with a managed identity. */
-export type TableConnection = Extract<Settings['store'], { kind: 'table' }>['connection'];
+export type TableConnection =
+  | { readonly kind: 'connectionString'; readonly connectionString: string }
+  | { readonly kind: 'endpoint'; readonly endpoint: string };
 
 /**
  * Few, quick retries: a request waiting on the store holds a user's token request, so an unreachable store must
@@ -15,17 +17,18 @@ const RETRY_OPTIONS = { maxRetries: 2, retryDelayInMs: 200, maxRetryDelayInMs: 1
 
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
 
-/** A client for `tableName` over `connection`; every table of the app is reached through here. */
-export function tableClientFor(connection: TableConnection, tableName: string): TableClient {
+/**
+ * A client for `tableName` over `connection`; every table of the app is reached through here. An endpoint is
+ * reached with `credential`, the process's one (src/shared/credential.ts).
+ */
+export function tableClientFor(
+  connection: TableConnection,
+  tableName: string,
+  credential?: TokenCredential,
+): TableClient {
   return connection.kind === 'connectionString'
     ? tableClientFromConnectionString(connection.connectionString, tableName)
-    : tableClientFromEndpoint(
-        connection.endpoint,
-        new DefaultAzureCredential(
-          connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
-        ),
-        tableName,
-      );
+    : tableClientFromEndpoint(connection.endpoint, requireCredential(credential), tableName);
 }
 
 /**

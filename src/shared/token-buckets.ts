@@ -1,6 +1,9 @@
 /** Milliseconds from an arbitrary start that never goes backwards; injectable so tests need not wait. */
 export type Clock = () => number;
 
+/** Keys per kind of bucket in memory: about 300 bytes each with an Entra issuer in the key, so a few MB at most. */
+export const DEFAULT_MAX_BUCKETS = 20_000;
+
 export interface TokenBucketsOptions {
   /** Tokens added per minute; also the bucket size, so a full minute's worth may be spent at once. */
   perMinute: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TokenBuckets } from '../../../src/http/token-buckets.js';
+import { TokenBuckets } from '../../../src/shared/token-buckets.js';
 
 function manualClock(start = 1_000_000) {
   let now = start;
