@@ -82,30 +82,60 @@ function sampleOnce(
   });
 }
 
+interface ColdStartRun {
+  entry: string;
+  env: Record<string, string>;
+}
+
 /**
- * Loads each variant in fresh Node processes, alternating them so drift on the machine hits both alike, and
- * answers one token request per process. Returns the medians.
+ * Starts each run in fresh Node processes, alternating them so drift on the machine hits all alike, and answers
+ * one token request per process. Returns each run's medians, in order.
  */
-export async function measureColdStart(options: ColdStartOptions): Promise<ColdStartFigures[]> {
-  const samples: Record<ColdStartVariant, ColdStartSample[]> = { bundled: [], unbundled: [] };
-  let run = 0;
+async function alternate(
+  runs: readonly ColdStartRun[],
+  options: ColdStartOptions,
+): Promise<Omit<ColdStartFigures, 'variant'>[]> {
+  const samples: ColdStartSample[][] = runs.map(() => []);
+  let caller = 0;
   for (let round = 0; round < options.runs; round++) {
-    for (const variant of ['bundled', 'unbundled'] as const) {
-      const sample = await sampleOnce(
-        ENTRIES[variant],
-        `Bearer ${await options.authorizationFor(run++)}`,
-        options.env,
-      );
-      if (sample.status !== 200)
-        throw new Error(`the first request to the ${variant} entry answered ${sample.status}`);
-      samples[variant].push(sample);
+    for (const [index, { entry, env }] of runs.entries()) {
+      const sample = await sampleOnce(entry, `Bearer ${await options.authorizationFor(caller++)}`, env);
+      if (sample.status !== 200) throw new Error(`the first request to ${entry} answered ${sample.status}`);
+      samples[index]!.push(sample);
     }
   }
-  return (['bundled', 'unbundled'] as const).map((variant) => ({
-    variant,
-    loadMs: median(samples[variant].map((sample) => sample.loadMs)),
-    firstRequestMs: median(samples[variant].map((sample) => sample.firstRequestMs)),
-    sinceProcessStartMs: median(samples[variant].map((sample) => sample.sinceProcessStartMs)),
-    samples: samples[variant],
+  return samples.map((taken) => ({
+    loadMs: median(taken.map((sample) => sample.loadMs)),
+    firstRequestMs: median(taken.map((sample) => sample.firstRequestMs)),
+    sinceProcessStartMs: median(taken.map((sample) => sample.sinceProcessStartMs)),
+    samples: taken,
   }));
+}
+
+/** The bundled and the unbundled entry, each in fresh processes. */
+export async function measureColdStart(options: ColdStartOptions): Promise<ColdStartFigures[]> {
+  const variants = ['bundled', 'unbundled'] as const;
+  const figures = await alternate(
+    variants.map((variant) => ({ entry: ENTRIES[variant], env: options.env })),
+    options,
+  );
+  return figures.map((measured, index) => ({ variant: variants[index]!, ...measured }));
+}
+
+/**
+ * The bundled entry with telemetry off (nothing configured) and on (`telemetryEnv`: an OTLP endpoint), each in
+ * fresh processes. With telemetry on, the load includes reading dist/telemetry-otlp.cjs and starting the SDK, and the
+ * first request includes its spans.
+ */
+export async function measureTelemetryColdStart(
+  options: ColdStartOptions & { telemetryEnv: Record<string, string> },
+): Promise<{ off: Omit<ColdStartFigures, 'variant'>; on: Omit<ColdStartFigures, 'variant'> }> {
+  const [off, on] = await alternate(
+    [
+      { entry: ENTRIES.bundled, env: options.env },
+      { entry: ENTRIES.bundled, env: { ...options.env, ...options.telemetryEnv } },
+    ],
+    options,
+  );
+  return { off: off!, on: on! };
 }

@@ -24,13 +24,15 @@ import { runKnownUsers } from './scenarios/known-users.js';
 import { runNewUsers } from './scenarios/new-users.js';
 import { runScaleOut, type ScaleOutFigures } from './scenarios/scale-out.js';
 import { scaleOutTables } from './scenarios/scale-out-tables.js';
+import { measureTelemetryCost, type TelemetryCost, telemetryCostTable } from './scenarios/telemetry.js';
 
 const usage = `Usage: npm run bench -- [options]
 
 Loads the tutorial's function (a) and our service (b known users, c new users, d known users with token reuse)
 over HTTP with autocannon at each ACS latency, counts ACS calls at the emulator, checks the "1,000 requests from
 10 users" counts, measures cold starts of the bundled and unbundled entry, and runs three instances of the service
-over one Azurite table (scale). It only reports: it never fails.
+over one Azurite table (scale), and what OpenTelemetry costs: CPU per request and cold start, off and on (otel).
+It only reports: it never fails.
 
 Options:
   --duration S          seconds per load scenario (default 8)
@@ -38,7 +40,7 @@ Options:
   --users N             known users in b and d (default 100)
   --max-new-users N     most requests (fresh users) in c (default 3000)
   --latencies LIST      ACS latencies in ms (default 0,100)
-  --only LIST           parts to run, of a,b,c,d,count,cold,scale (default all)
+  --only LIST           parts to run, of a,b,c,d,count,cold,scale,otel (default all)
   --cold-start-runs N   fresh processes per cold-start variant (default 5)
   --store memory|table  the service's identity store in a-d, count and cold (table: Azurite, started here;
                         default memory); scale always runs over Azurite
@@ -57,7 +59,7 @@ const count = (min: number, max: number) =>
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
-const parts = ['a', 'b', 'c', 'd', 'count', 'cold', 'scale'] as const;
+const parts = ['a', 'b', 'c', 'd', 'count', 'cold', 'scale', 'otel'] as const;
 
 const flagsSchema = z.object({
   duration: count(1, 3600).default(8),
@@ -407,6 +409,15 @@ async function main() {
       );
       print(scaleOutTables(scale));
     }
+    let telemetry: TelemetryCost | undefined;
+    if (flags.only.includes('otel')) {
+      progress('telemetry off and on: load, then cold starts');
+      const names = userNames('otel-cold', flags['cold-start-runs'] * 2);
+      telemetry = await measureTelemetryCost(ctx, flags['cold-start-runs'], (run) =>
+        issuer.mint({ ...devUserIds(names[run]!), name: names[run]! }),
+      );
+      print(telemetryCostTable(telemetry, flags['cold-start-runs']));
+    }
     if (results.length > 0 || checks.length > 0 || cold.length > 0)
       print(targetsTable(results, checks, cold));
     const machineAtEnd = machine();
@@ -419,6 +430,7 @@ async function main() {
         checks,
         cold,
         ...(scale ? { scale } : {}),
+        ...(telemetry ? { telemetry } : {}),
       };
       await writeFile(flags.json, `${JSON.stringify(figures, null, 2)}\n`);
       progress(`figures written to ${flags.json}`);

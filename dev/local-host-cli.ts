@@ -1,3 +1,4 @@
+import { startTelemetry } from '../src/tracing/start.js';
 import { startLocalHost } from './local-host.js';
 
 /**
@@ -10,6 +11,7 @@ import { startLocalHost } from './local-host.js';
 const DRAIN_GRACE_MS = 30_000;
 
 const port = Number(process.env.PORT ?? 0);
+const telemetry = await startTelemetry();
 const host = await startLocalHost({ port, env: process.env });
 if (!host.services.ready) {
   console.error(JSON.stringify({ event: 'invalid_settings', settingNames: host.services.settingNames }));
@@ -23,6 +25,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    host.close({ graceMs: DRAIN_GRACE_MS }).finally(() => process.exit(0));
+    host
+      .close({ graceMs: DRAIN_GRACE_MS })
+      .then(() => telemetry?.shutdown())
+      .finally(() => process.exit(0));
   });
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { loadSettings, type Settings, SettingsError, settingsSchema } from '../src/settings.js';
+import { startTelemetry } from '../src/tracing/start.js';
 import {
   type AzuriteTable,
   answersOn,
@@ -180,6 +181,10 @@ export async function startDevelopment(options: {
       azurite = running;
       started.push({ close: () => running.stop() });
     }
+
+    // Before the host: closed after it (in reverse), so the last requests' spans are exported.
+    const telemetry = await startTelemetry(settings);
+    if (telemetry) started.push({ close: () => telemetry.shutdown() });
 
     const host = await listening('PORT', options.port, () =>
       startLocalHost({ port: options.port, host: '127.0.0.1', env: settings }),

@@ -38,6 +38,8 @@ export interface BundleResult {
   /** Modules the bundle still requires at run time. */
   externalImports: string[];
   bytes: number;
+  /** The on-demand bundles written beside it (ON_DEMAND_BUNDLES), each with its map. */
+  onDemandFiles: string[];
 }
 
 export class BuildRejectedError extends Error {
@@ -70,15 +72,61 @@ function ownOutputDir(root: string, dir: string) {
   return dir;
 }
 
-/** Bundles the Functions entry into one CommonJS file; refuses a bundle that pulls in dev/test code. */
+/**
+ * Source files the bundle loads only on demand, each bundled into its own file beside it (the name on the right): a
+ * cold start that never imports one neither reads nor compiles it. The telemetry SDKs run only when telemetry is
+ * configured (src/tracing/start.ts), each only when it is the one configured, and they are larger than the service.
+ */
+export const ON_DEMAND_BUNDLES: Readonly<Record<string, string>> = {
+  'src/tracing/otlp.ts': 'telemetry-otlp.cjs',
+  'src/tracing/azure-monitor.ts': 'telemetry-azure-monitor.cjs',
+};
+
+/**
+ * Bundles the Functions entry into one CommonJS file, plus one file per on-demand module it imports; refuses a bundle
+ * that pulls in dev/test code or needs node_modules.
+ */
 export async function buildBundle(options: BundleOptions = {}): Promise<BundleResult> {
   const root = path.resolve(options.root ?? REPO_ROOT);
   const entry = options.entry ?? 'src/index.ts';
   const outfile = path.resolve(root, options.outfile ?? 'dist/index.cjs');
+  const outdir = path.dirname(outfile);
 
   // A stale file left in the output directory would be packaged and deployed.
-  await rm(ownOutputDir(root, path.dirname(outfile)), { recursive: true, force: true });
+  await rm(ownOutputDir(root, outdir), { recursive: true, force: true });
 
+  const onDemand = new Map<string, string>();
+  const main = await bundleOne(root, entry, outfile, {
+    name: 'on-demand bundles',
+    setup(build) {
+      build.onResolve({ filter: /^\./ }, (args) => {
+        const source = path
+          .relative(root, path.resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts')))
+          .split(path.sep)
+          .join('/');
+        const file = ON_DEMAND_BUNDLES[source];
+        if (!file || args.kind !== 'dynamic-import') return undefined;
+        onDemand.set(source, file);
+        return { path: `./${file}`, external: true };
+      });
+    },
+  });
+  const extra = await Promise.all(
+    [...onDemand].map(([source, file]) => bundleOne(root, source, path.join(outdir, file))),
+  );
+  return {
+    ...main,
+    inputs: [...new Set([...main.inputs, ...extra.flatMap((bundle) => bundle.inputs)])],
+    onDemandFiles: extra.map((bundle) => bundle.outfile),
+  };
+}
+
+async function bundleOne(
+  root: string,
+  entry: string,
+  outfile: string,
+  plugin?: esbuild.Plugin,
+): Promise<Omit<BundleResult, 'onDemandFiles'>> {
   const result = await esbuild.build({
     absWorkingDir: root,
     entryPoints: [entry],
@@ -92,6 +140,7 @@ export async function buildBundle(options: BundleOptions = {}): Promise<BundleRe
     // Linked: the map sits beside the bundle and Node (--enable-source-maps) maps stack traces back to src/.
     sourcemap: 'linked',
     external: [...WORKER_PROVIDED_MODULES],
+    plugins: plugin ? [plugin] : [],
     metafile: true,
     logLevel: 'silent',
   });
@@ -111,13 +160,22 @@ export async function buildBundle(options: BundleOptions = {}): Promise<BundleRe
   const output = Object.entries(result.metafile.outputs).find(
     ([file]) => path.resolve(root, file) === outfile,
   );
+  const onDemandFiles = Object.values(ON_DEMAND_BUNDLES).map((file) => `./${file}`);
   const externalImports = [
     ...new Set(
-      (output?.[1].imports ?? []).filter((imported) => imported.external).map((imported) => imported.path),
+      (output?.[1].imports ?? [])
+        // `require.resolve` only asks where a module is, and loads nothing: the Azure Monitor distro asks for
+        // @opentelemetry/instrumentation that way, inside a try/catch, to count its instrumentations in its own
+        // usage statistics (utils/opentelemetryInstrumentationPatcher.js); without node_modules it skips that.
+        .filter((imported) => imported.external && imported.kind !== 'require-resolve')
+        .map((imported) => imported.path),
     ),
   ].sort();
   const unexpected = externalImports.filter(
-    (specifier) => !isNodeBuiltin(specifier) && !WORKER_PROVIDED_MODULES.includes(specifier),
+    (specifier) =>
+      !isNodeBuiltin(specifier) &&
+      !WORKER_PROVIDED_MODULES.includes(specifier) &&
+      !onDemandFiles.includes(specifier),
   );
   if (unexpected.length > 0) {
     await rm(path.dirname(outfile), { recursive: true, force: true });
@@ -177,6 +235,10 @@ export async function stageFunctionApp(options: { root?: string } = {}): Promise
   await copyFile(path.join(root, 'host.json'), path.join(dir, 'host.json'));
   await copyFile(bundle.outfile, path.join(dir, 'dist/index.cjs'));
   await copyFile(bundle.sourceMapFile, path.join(dir, 'dist/index.cjs.map'));
+  for (const file of bundle.onDemandFiles) {
+    for (const copied of [file, `${file}.map`])
+      await copyFile(copied, path.join(dir, 'dist', path.basename(copied)));
+  }
 
   const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
     .filter((entry) => entry.isFile())
@@ -239,7 +301,10 @@ async function main(args: readonly string[]) {
   console.log(
     `Bundled ${bundle.inputs.length} modules into ${path.relative(process.cwd(), bundle.outfile)} ` +
       `(${(bundle.bytes / 1024).toFixed(0)} KiB, source map beside it); needs at run time, besides Node built-ins: ` +
-      `${fromOutsideNode.join(', ') || 'nothing'}`,
+      `${fromOutsideNode.join(', ') || 'nothing'}` +
+      (bundle.onDemandFiles.length > 0
+        ? `; written beside it, loaded on demand: ${bundle.onDemandFiles.map((file) => path.relative(process.cwd(), file)).join(', ')}`
+        : ''),
   );
 }
 

@@ -274,6 +274,12 @@ export const settingsSchema = z.object({
   APP_CORS_ALLOWED_ORIGINS: allowedOriginsSchema.default([]),
   CORS_ALLOWED_ORIGINS: platformAllowedOriginsSchema.optional(),
   RATE_LIMIT_PER_MINUTE: integerText(1, 100_000).default(60),
+  // Telemetry (src/tracing/): off unless one of these is set; the OpenTelemetry SDK reads the other OTEL_* itself.
+  APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: optionalText,
+  OTEL_EXPORTER_OTLP_ENDPOINT: secureUrl.optional(),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
+  OTEL_SDK_DISABLED: booleanText.default(false),
 });
 
 type RawSettings = z.output<typeof settingsSchema>;

@@ -41,6 +41,7 @@ export class FunctionsWorkerShim {
   readonly functions = new Map<string, RegisteredFunction>();
   private model?: ProgrammingModel;
   private invocations = 0;
+  private readonly appStartHooks: ((context: object) => unknown)[] = [];
 
   /** Makes `require('@azure/functions-core')` resolve to this shim in this process, as the worker does. */
   install(): void {
@@ -57,7 +58,10 @@ export class FunctionsWorkerShim {
         this.functions.set(metadata.name, { metadata, callback });
         return { dispose() {} };
       },
-      registerHook: () => ({ dispose() {} }),
+      registerHook: (name: string, callback: (context: object) => unknown) => {
+        if (name === 'appStart') this.appStartHooks.push(callback);
+        return { dispose() {} };
+      },
       log: () => {},
     };
     const shimModule = new Module(cacheKey);
@@ -71,6 +75,15 @@ export class FunctionsWorkerShim {
     const resolve = internals._resolveFilename;
     internals._resolveFilename = (request, ...rest) =>
       request === moduleId ? cacheKey : resolve(request, ...rest);
+  }
+
+  /**
+   * What the worker does once the entry is loaded, before it takes an invocation: it awaits the app's appStart hooks
+   * (Azure/azure-functions-nodejs-worker src/startApp.ts). The service starts its telemetry there.
+   */
+  async startApp(): Promise<void> {
+    for (const hook of this.appStartHooks)
+      await hook({ hookData: {}, appHookData: {}, functionAppDirectory: '' });
   }
 
   /** Runs one HTTP invocation of `functionName` as the worker would, and returns the status and body. */

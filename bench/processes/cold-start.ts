@@ -10,7 +10,10 @@ export interface ColdStartConfig {
 }
 
 export interface ColdStartSample {
-  /** Time to load the entry: every module it needs, its settings and clients, its function registrations. */
+  /**
+   * Time to load the entry: every module it needs, its settings and clients, its function registrations, and its
+   * appStart hooks (the telemetry start).
+   */
   loadMs: number;
   /** Time to answer the first POST /api/token once loaded (key-set discovery, one ACS call, the store). */
   firstRequestMs: number;
@@ -30,6 +33,7 @@ async function coldStart({ entry, authorization }: ColdStartConfig): Promise<Col
   const loadStarted = performance.now();
   if (entry.endsWith('.cjs')) createRequire(import.meta.url)(entry);
   else await import(pathToFileURL(entry).href);
+  await worker.startApp();
   const loaded = performance.now();
 
   const answer = await worker.invokeHttp('issueToken', {

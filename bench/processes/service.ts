@@ -1,4 +1,5 @@
 import { startLocalHost } from '../../dev/local-host.js';
+import { startTelemetry } from '../../src/tracing/start.js';
 import { serveFromParent } from '../lib/child.js';
 
 export interface ServiceChildConfig {
@@ -10,6 +11,8 @@ export interface ServiceChildConfig {
 
 /** Our service as the local host serves it (same route table and handlers as Azure), one process per scenario. */
 serveFromParent<ServiceChildConfig>(async ({ env, shareReusableTokens }) => {
+  // As dev/local-host-cli.ts does: telemetry when the settings configure it, off otherwise.
+  const telemetry = await startTelemetry(env);
   const host = await startLocalHost({
     env,
     ...(shareReusableTokens === false ? { shareReusableTokens } : {}),
@@ -18,5 +21,13 @@ serveFromParent<ServiceChildConfig>(async ({ env, shareReusableTokens }) => {
     await host.close();
     throw new Error(`invalid settings: ${host.services.settingNames.join(', ')}`);
   }
-  return host;
+  if (!telemetry) return host;
+  // The spans still batched go out before the process exits, so the collector counts every request.
+  return {
+    url: host.url,
+    async close() {
+      await host.close();
+      await telemetry.shutdown();
+    },
+  };
 });

@@ -22,6 +22,8 @@ export interface BenchContext {
   tableStorageConnectionString?: string;
   /** Where each server under test writes a V8 CPU profile (`--cpu-prof`), if anywhere. */
   cpuProfileDir?: string;
+  /** Settings added to the service's (the telemetry part: OTEL_EXPORTER_OTLP_ENDPOINT). */
+  serviceEnv?: Record<string, string>;
 }
 
 export type ScenarioId = 'a' | 'b' | 'c' | 'd';
@@ -79,6 +81,7 @@ export function serviceSettings(ctx: BenchContext, tokenReuse: boolean): Record<
           IDENTITY_TABLE_NAME: `Bench${randomUUID().replaceAll('-', '').slice(0, 20)}`,
         }
       : { IDENTITY_STORE: 'memory' }),
+    ...ctx.serviceEnv,
   };
 }
 

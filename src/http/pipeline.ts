@@ -9,6 +9,7 @@ import {
 import type { Logger, LogLevel } from '../log.js';
 import type { Settings } from '../settings.js';
 import { outcomeOf, requestLogLine } from '../telemetry.js';
+import { activeTraceId, inRequestSpan } from '../tracing/request-span.js';
 import { refuseOversizedBody } from './body.js';
 import { answerFor } from './error-answers.js';
 import { ProblemError, problem } from './problem.js';
@@ -151,7 +152,9 @@ function pipeline<S extends PipelineServices>(
   stepsOf: (shared: SharedSteps) => readonly Step[],
   operation: (scope: RequestScope<S>) => Promise<HttpResponseInit>,
 ): RouteHandler<S> {
-  return async (request, context, state) => {
+  return (request, context, state) => inRequestSpan(request, context, () => handle(request, context, state));
+
+  async function handle(request: HttpRequest, context: InvocationContext, state: ServicesState<S>) {
     const started = performance.now();
     const log = requestLogger(context);
     if (!state.ready) {
@@ -188,7 +191,7 @@ function pipeline<S extends PipelineServices>(
     const status = response.status ?? 200;
     log(status >= 500 ? 'error' : status >= 400 ? 'warning' : 'information', line);
     return response;
-  };
+  }
 }
 
 /** Runs the steps around the operation; an error thrown at any depth is answered there, as a problem. */
@@ -248,8 +251,12 @@ const writers: Record<LogLevel, 'info' | 'warn' | 'error'> = {
  * host's log (Application Insights `traces`), each carrying the request's invocation id.
  */
 function requestLogger(context: InvocationContext): Logger {
-  return (level, event) =>
-    context[writers[level]](JSON.stringify({ ...event, invocationId: context.invocationId }));
+  return (level, event) => {
+    const traceId = activeTraceId();
+    context[writers[level]](
+      JSON.stringify({ ...event, invocationId: context.invocationId, ...(traceId ? { traceId } : {}) }),
+    );
+  };
 }
 
 function withNoStore(response: HttpResponseInit): HttpResponseInit {

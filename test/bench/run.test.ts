@@ -101,6 +101,46 @@ describe('npm run bench (smoke)', () => {
     ]);
   }, 120_000);
 
+  it('runs the telemetry part: load and cold starts with telemetry off and on, spans received while on', async () => {
+    const otelJson = path.join(OUTPUT_DIR, `${randomUUID()}.json`);
+    await mkdir(OUTPUT_DIR, { recursive: true });
+    try {
+      const { stdout } = await run(
+        TSX,
+        [
+          'bench/run.ts',
+          '--only=otel',
+          '--duration=1',
+          '--connections=2',
+          '--users=3',
+          '--cold-start-runs=1',
+          `--json=${otelJson}`,
+        ],
+        { cwd: ROOT, timeout: 100_000 },
+      );
+      expect(stdout).toContain('Telemetry cost, scenario b at ACS latency 0');
+      expect(stdout).toContain('Telemetry cold start, bundled entry');
+      expect(stdout).toMatch(/^on \(OTLP\/HTTP JSON\)\s+[\d.]+ \(\d+\.\d\dx\)/m);
+      const { telemetry } = JSON.parse(await readFile(otelJson, 'utf8')) as {
+        telemetry: {
+          load: Record<'off' | 'on', { load: { failed: number; succeeded: number } }[]>;
+          cold: Record<'off' | 'on', { samples: { status: number }[] }>;
+          spansReceived: number;
+        };
+      };
+      for (const result of [...telemetry.load.off, ...telemetry.load.on]) {
+        expect(result.load.succeeded).toBeGreaterThan(0);
+        expect(result.load.failed).toBe(0);
+      }
+      // On means on: the service under load exported its spans to the benchmark's collector.
+      expect(telemetry.spansReceived).toBeGreaterThan(0);
+      expect(telemetry.cold.off.samples.map((sample) => sample.status)).toEqual([200]);
+      expect(telemetry.cold.on.samples.map((sample) => sample.status)).toEqual([200]);
+    } finally {
+      await rm(otelJson, { force: true });
+    }
+  }, 120_000);
+
   it('runs the scale part: three instances over one Azurite table, counted at the emulator', async () => {
     const scaleJson = path.join(OUTPUT_DIR, `${randomUUID()}.json`);
     try {

@@ -119,6 +119,10 @@ describe('azure.yaml', () => {
     expect(await azdPackageFiles(staged.dir, service)).toEqual([
       'dist/index.cjs',
       'dist/index.cjs.map',
+      'dist/telemetry-azure-monitor.cjs',
+      'dist/telemetry-azure-monitor.cjs.map',
+      'dist/telemetry-otlp.cjs',
+      'dist/telemetry-otlp.cjs.map',
       'host.json',
       'package-lock.json',
       'package.json',

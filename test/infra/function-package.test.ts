@@ -9,7 +9,16 @@ import { FUNCTION_APP_DIR, NEVER_DEPLOYED_DIRS, stageFunctionApp } from '../../s
 import { azdPackageFiles, coreToolsIgnoreParser, coreToolsPackageFiles } from './function-package.js';
 
 const run = promisify(execFile);
-const PACKAGE = ['dist/index.cjs', 'dist/index.cjs.map', 'host.json', 'package.json'];
+const PACKAGE = [
+  'dist/index.cjs',
+  'dist/index.cjs.map',
+  'dist/telemetry-azure-monitor.cjs',
+  'dist/telemetry-azure-monitor.cjs.map',
+  'dist/telemetry-otlp.cjs',
+  'dist/telemetry-otlp.cjs.map',
+  'host.json',
+  'package.json',
+];
 
 const temporary: string[] = [];
 afterAll(async () => {
@@ -94,10 +103,17 @@ describe('the packaged app of this repository', () => {
 
     const bundleText = await readFile(bundle.outfile, 'utf8');
     const required = [
-      ...new Set([...bundleText.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!)),
+      ...new Set(
+        [...bundleText.matchAll(/\b(?:require|import)\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!),
+      ),
     ];
     const notBuiltin = required.filter((name) => !builtinModules.includes(name.replace(/^node:/, '')));
-    expect(notBuiltin).toEqual(['@azure/functions-core']);
+    // The telemetry SDKs, beside the bundle, required only when telemetry is configured (src/tracing/start.ts).
+    expect(notBuiltin.sort()).toEqual([
+      './telemetry-azure-monitor.cjs',
+      './telemetry-otlp.cjs',
+      '@azure/functions-core',
+    ]);
 
     const manifest = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { main: string };
     expect(manifest.main).toBe('dist/index.cjs');
@@ -136,5 +152,23 @@ describe('the packaged app of this repository', () => {
     );
     expect(stderr).toContain('Failed to detect the Azure Functions runtime');
     expect(stderr).not.toMatch(/Cannot find module/);
+
+    // With telemetry configured, the on-demand part loads from the package too: the OTLP set-up, and the Azure
+    // Monitor distro with the Functions instrumentation (an unreachable ingestion endpoint: nothing is sent here).
+    for (const env of [
+      { OTEL_TRACES_EXPORTER: 'console' },
+      {
+        APPLICATIONINSIGHTS_CONNECTION_STRING:
+          'InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=https://127.0.0.1:9/',
+      },
+    ]) {
+      const telemetryOn = await run(
+        process.execPath,
+        ['-e', `require(${JSON.stringify(`./${stagedManifest.main}`)})`],
+        { cwd: deployed, env: { PATH: process.env.PATH ?? '', ...env } },
+      );
+      expect(telemetryOn.stdout, telemetryOn.stderr).toContain('"event":"telemetry_started"');
+      expect(telemetryOn.stderr).not.toMatch(/Cannot find module/);
+    }
   });
 });

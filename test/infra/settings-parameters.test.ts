@@ -23,6 +23,9 @@ const FROM_RESOURCES: readonly string[] = [
   'IDENTITY_STORE_ENDPOINT',
   'IDENTITY_TABLE_NAME',
   'TOKEN_SEALING_KEY_URL',
+  // infra/app/api.bicep, from Application Insights and the app's identity (src/tracing/ reads them).
+  'APPLICATIONINSIGHTS_CONNECTION_STRING',
+  'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
 ];
 
 /** Settings the platform fills from the site's configuration, which a parameter sets instead of an app setting. */
