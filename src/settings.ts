@@ -210,7 +210,7 @@ function checkCombinations(raw: RawSettings, ctx: z.RefinementCtx): boolean {
   if (raw.TOKEN_SEALING_KEY_URL !== undefined && !storeIsTable) {
     fail(
       'TOKEN_SEALING_KEY_URL',
-      'needs the table identity store (the wrapped sealing keys are kept in a table next to the identity table)',
+      'needs the table identity store (sealed tokens are shared through the identity table; in memory there is nothing to share)',
     );
   }
   return valid;
@@ -271,7 +271,7 @@ function toSettings(raw: RawSettings) {
       reuse: {
         enabled: raw.TOKEN_REUSE,
         maxEntries: raw.TOKEN_REUSE_MAX_ENTRIES,
-        /** The Key Vault key that wraps the key sealing shared reusable tokens (src/tokens/sealing/). */
+        /** The Key Vault key the key sealing shared reusable tokens derives from (src/tokens/sealing/). */
         sealingKey: raw.TOKEN_SEALING_KEY_URL
           ? { keyUrl: raw.TOKEN_SEALING_KEY_URL, clientId: raw.AZURE_CLIENT_ID }
           : undefined,

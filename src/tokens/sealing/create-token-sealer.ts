@@ -2,7 +2,7 @@ import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { isLoopbackUrl } from '../../http/loopback.js';
 import type { Logger } from '../../log.js';
 import type { Settings } from '../../settings.js';
-import { tableClientFor, tableServiceUrl } from '../../storage/table-client.js';
+import { tableServiceUrl } from '../../storage/table-client.js';
 import { developmentKeyRing } from './development-key.js';
 import { KeyVaultKeyRing } from './key-vault-key-ring.js';
 import { AesGcmTokenSealer, type TokenSealer } from './token-sealer.js';
@@ -12,14 +12,9 @@ export interface TokenSealerOptions {
   credential?: TokenCredential;
 }
 
-/** The table of wrapped data keys, next to the identity table; table names end at 63 characters. */
-export function sealingKeysTableName(identityTableName: string): string {
-  return `${identityTableName.slice(0, 59)}Keys`;
-}
-
 /**
  * The sealer for tokens shared between instances, or undefined when they must not be shared:
- * TOKEN_REUSE=false → undefined; TOKEN_SEALING_KEY_URL set → Key Vault envelope encryption; identity store in
+ * TOKEN_REUSE=false → undefined; TOKEN_SEALING_KEY_URL set → a data key derived with the Key Vault key; identity store in
  * memory or on a loopback endpoint (Azurite) → the public development key; otherwise undefined, with a warning
  * naming the setting that turns sharing on.
  */
@@ -36,7 +31,7 @@ export function createTokenSealer(
     log('information', {
       event: 'token_sealing_key_vault',
       message:
-        'Shared token reuse is on: tokens are sealed with a data key wrapped by the Key Vault key in TOKEN_SEALING_KEY_URL.',
+        'Shared token reuse is on: tokens are sealed with a data key derived inside Key Vault from the key in TOKEN_SEALING_KEY_URL.',
     });
     const { keyUrl, clientId } = reuse.sealingKey;
     return new AesGcmTokenSealer(
@@ -45,7 +40,6 @@ export function createTokenSealer(
         credential:
           options.credential ??
           new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {}),
-        table: tableClientFor(store.connection, sealingKeysTableName(store.tableName)),
         log,
       }),
     );
