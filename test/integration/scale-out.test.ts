@@ -226,7 +226,7 @@ describe('three instances behave as one service', () => {
     expect(orphans).toBeLessThanOrEqual(createsInFlight);
   }, 60_000);
 
-  it('shares reusable tokens sealed with a Key Vault-wrapped key, as deployed in Azure', async () => {
+  it('shares reusable tokens sealed with a key derived in Key Vault, as deployed in Azure', async () => {
     const vault = await startKeyVaultEmulator({ tlsDir: path.dirname(inject('emulatorCaCertPath')) });
     const tableName = `Sealed${randomUUID().replaceAll('-', '').slice(0, 20)}`;
     vault.createKey('token-sealing');
