@@ -5,6 +5,7 @@ import type { Logger, LogLevel } from '../log.js';
 import type { Services, ServicesState } from '../services.js';
 import { outcomeOf, requestLogLine } from '../telemetry.js';
 import { refuseOversizedBody } from './body.js';
+import { refuseCrossSiteRequests } from './cross-site.js';
 import { answerFor } from './error-answers.js';
 import { ProblemError, problem } from './problem.js';
 
@@ -82,12 +83,15 @@ const authenticate: Step = async (scope, next) => {
   return refusal ?? next();
 };
 
-/** CORS → body size → authenticate (within the failed-authentication limit) → user limit → the operation. */
+/**
+ * CORS → body size → cross-site refusal (Easy Auth's cookie) → authenticate (within the failed-authentication
+ * limit) → user limit → the operation.
+ */
 export function authenticated(
   operation: (scope: AuthenticatedScope) => Promise<HttpResponseInit>,
 ): RouteHandler {
   const handler = pipeline(
-    ({ cors, userLimit }) => [cors, limitBodySize, authenticate, userLimit],
+    ({ cors, userLimit }) => [cors, limitBodySize, refuseCrossSiteRequests, authenticate, userLimit],
     (scope) => operation(scope as AuthenticatedScope),
   );
   return Object.assign(handler, { verifiesCaller: true as const });
