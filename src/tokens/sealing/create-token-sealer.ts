@@ -1,9 +1,7 @@
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { isLoopbackUrl } from '../../http/loopback.js';
 import type { Logger } from '../../log.js';
 import type { Settings } from '../../settings.js';
-import { tableServiceUrl } from '../../storage/table-client.js';
-import { developmentKeyRing } from './development-key.js';
+import { developmentKeyRing, isDevelopmentStorage } from './development-key.js';
 import { KeyVaultKeyRing } from './key-vault-key-ring.js';
 import { AesGcmTokenSealer, type TokenSealer } from './token-sealer.js';
 
@@ -15,8 +13,8 @@ export interface TokenSealerOptions {
 /**
  * The sealer for tokens shared between instances, or undefined when they must not be shared:
  * TOKEN_REUSE=false → undefined; TOKEN_SEALING_KEY_URL set → a data key derived with the Key Vault key; identity store in
- * memory or on a loopback endpoint (Azurite) → the public development key; otherwise undefined, with a warning
- * naming the setting that turns sharing on.
+ * memory or the local development storage (isDevelopmentStorage) → the public development key; otherwise
+ * undefined, with a warning naming the setting that turns sharing on.
  */
 export function createTokenSealer(
   settings: Pick<Settings, 'tokens' | 'store'>,
@@ -45,13 +43,11 @@ export function createTokenSealer(
     );
   }
 
-  const endpoint = store.kind === 'memory' ? undefined : tableServiceUrl(store.connection);
-  const local = store.kind === 'memory' || (endpoint !== undefined && isLoopbackUrl(endpoint));
-  if (local) {
+  if (store.kind === 'memory' || isDevelopmentStorage(store.connection)) {
     log('information', {
       event: 'token_sealing_development_key',
       message:
-        'Shared token reuse is on with the built-in development sealing key, which is public: fine for a local store, never for a shared one. Set TOKEN_SEALING_KEY_URL to seal with Key Vault.',
+        'Shared token reuse is on with the built-in development sealing key, which is public: fine for the local development storage, never for a real one. Set TOKEN_SEALING_KEY_URL to seal with Key Vault.',
     });
     return new AesGcmTokenSealer(developmentKeyRing());
   }
@@ -59,7 +55,7 @@ export function createTokenSealer(
   log('warning', {
     event: 'token_sealing_off',
     message:
-      'Shared token reuse is off: the identity store is not local and TOKEN_SEALING_KEY_URL is not set, so reusable tokens stay in each instance. Set TOKEN_SEALING_KEY_URL to a Key Vault key identifier to share them (docs/token-sealing.md).',
+      "Shared token reuse is off: the identity store is not the local development storage (UseDevelopmentStorage=true, or Azurite's well-known account on a loopback address) and TOKEN_SEALING_KEY_URL is not set, so reusable tokens stay in each instance. Set TOKEN_SEALING_KEY_URL to a Key Vault key identifier to share them (docs/token-sealing.md).",
   });
   return undefined;
 }

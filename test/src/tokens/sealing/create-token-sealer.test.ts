@@ -18,6 +18,9 @@ const binding = sealingBinding({
   communicationUserId: '8:acs:r_u',
 });
 const userAssignedClientId = '3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
+/** Azurite's published account and key (public, like the development sealing key). */
+const azuriteAccount =
+  'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 let logs: { level: string; event: Record<string, unknown> }[];
 const log: Logger = (level, event) => logs.push({ level, event });
@@ -42,10 +45,12 @@ describe('createTokenSealer decides whether and how reusable tokens are shared',
 
   it.each([
     ['the memory store', {}],
-    ['Azurite by connection string', { IDENTITY_STORE_CONNECTION_STRING: 'UseDevelopmentStorage=true' }],
+    ['UseDevelopmentStorage=true', { IDENTITY_STORE_CONNECTION_STRING: 'UseDevelopmentStorage=true' }],
     [
-      'Azurite on a loopback endpoint',
-      { IDENTITY_STORE_ENDPOINT: 'http://127.0.0.1:10002/devstoreaccount1' },
+      "Azurite's well-known account on a loopback address",
+      {
+        IDENTITY_STORE_CONNECTION_STRING: `${azuriteAccount};TableEndpoint=http://127.0.0.1:10002/devstoreaccount1`,
+      },
     ],
   ])('uses the public development key with %s, and says so', async (_, env) => {
     const sealer = sealerFor(env);
@@ -66,6 +71,46 @@ describe('createTokenSealer decides whether and how reusable tokens are shared',
       {
         IDENTITY_STORE_CONNECTION_STRING:
           'DefaultEndpointsProtocol=https;AccountName=account;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net',
+      },
+    ],
+    // Issue 19, point 2: loopback names that reach real accounts (a tunnel, a TLS sidecar) or prove nothing.
+    [
+      'a real account through a loopback tunnel (TableEndpoint=https://localhost:10443/prodacct)',
+      {
+        IDENTITY_STORE_CONNECTION_STRING:
+          'DefaultEndpointsProtocol=https;AccountName=prodacct;AccountKey=c2VjcmV0;TableEndpoint=https://localhost:10443/prodacct',
+      },
+    ],
+    [
+      'a real account with EndpointSuffix=localhost',
+      {
+        IDENTITY_STORE_CONNECTION_STRING:
+          'DefaultEndpointsProtocol=https;AccountName=prodacct;AccountKey=c2VjcmV0;EndpointSuffix=localhost',
+      },
+    ],
+    ['a managed-identity endpoint on 127.0.0.2', { IDENTITY_STORE_ENDPOINT: 'https://127.0.0.2:8443' }],
+    [
+      'a managed-identity endpoint shaped like Azurite',
+      { IDENTITY_STORE_ENDPOINT: 'http://127.0.0.1:10002/devstoreaccount1' },
+    ],
+    [
+      'a SAS connection string to 127.0.0.1',
+      {
+        IDENTITY_STORE_CONNECTION_STRING:
+          'TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;SharedAccessSignature=sv=2020-08-04&ss=t&sig=c2VjcmV0',
+      },
+    ],
+    [
+      "Azurite's account name with another key on loopback",
+      {
+        IDENTITY_STORE_CONNECTION_STRING:
+          'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1',
+      },
+    ],
+    [
+      "Azurite's well-known account on a host that is not loopback",
+      {
+        IDENTITY_STORE_CONNECTION_STRING: `${azuriteAccount};TableEndpoint=https://azurite.example/devstoreaccount1`,
       },
     ],
   ])('keeps sharing off with %s and no key source, with a warning naming the setting', (_, env) => {
