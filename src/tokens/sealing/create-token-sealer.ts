@@ -17,7 +17,7 @@ export interface TokenSealerOptions {
  * undefined, with a warning naming the setting that turns sharing on.
  */
 export function createTokenSealer(
-  settings: Pick<Settings, 'tokens' | 'store'>,
+  settings: Pick<Settings, 'tokens' | 'store'> & Partial<Pick<Settings, 'requestTimeoutMs'>>,
   log: Logger,
   options: TokenSealerOptions = {},
 ): TokenSealer | undefined {
@@ -39,6 +39,10 @@ export function createTokenSealer(
           options.credential ??
           new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {}),
         log,
+        // A request waits for Key Vault a quarter of its budget at most (1 s at most), leaving the rest to ACS.
+        ...(settings.requestTimeoutMs
+          ? { maxRequestWaitMs: Math.min(1_000, Math.floor(settings.requestTimeoutMs / 4)) }
+          : {}),
       }),
     );
   }

@@ -19,6 +19,11 @@ export interface KeyVaultKeyRingOptions {
   log: Logger;
   /** Budget of one key resolution (Key Vault calls, retries included). Default 5 s. */
   operationTimeoutMs?: number;
+  /**
+   * The longest a request waits for Key Vault; the resolution goes on in the background, and the request goes
+   * without sharing meanwhile. Keep it well inside REQUEST_TIMEOUT_MS. Default 1 s.
+   */
+  maxRequestWaitMs?: number;
   /** How often a running process looks for a newer Key Vault key version. Default 1 hour. */
   refreshIntervalMs?: number;
   /** After a failure, how long before Key Vault is asked again (requests meanwhile go without sharing). Default 30 s. */
@@ -37,6 +42,8 @@ const DERIVATION_LABEL = 'acs-token-service/token-sealing/data-key/v1';
 const DATA_KEY_BYTES = 32;
 /** Real Key Vault key versions are 32 lowercase hex characters; a generation id is the version itself. */
 const KEY_VERSION = /^[0-9a-f]{32}$/;
+/** What a request's wait ends with when Key Vault has not answered in time. */
+const LATE = Symbol('late');
 /** Generations a process remembers, unusable ones included (ids come from sealed values, which anyone may forge). */
 const MAX_REMEMBERED_GENERATIONS = 64;
 
@@ -77,6 +84,7 @@ export class KeyVaultKeyRing implements SealingKeyRing {
     this.#keyVersion = version || undefined;
     this.#options = {
       operationTimeoutMs: 5_000,
+      maxRequestWaitMs: 1_000,
       refreshIntervalMs: 60 * 60_000,
       retryAfterFailureMs: 30_000,
       clock: Date.now,
@@ -105,7 +113,15 @@ export class KeyVaultKeyRing implements SealingKeyRing {
       return cached.key;
     }
     if (!mayAsk) throw new TokenSealingUnavailableError('The token sealing key is unavailable');
-    return this.#refresh();
+    if (this.#failedAt !== undefined) {
+      // Key Vault failed before: ask again in the background and let requests go without sharing until it answers,
+      // so a hanging vault costs requests no wait after the instance's first one.
+      this.#refresh().catch(() => {});
+      throw new TokenSealingUnavailableError('The token sealing key is unavailable');
+    }
+    return this.#atMostRequestWait(this.#refresh(), () => {
+      throw new TokenSealingUnavailableError('The token sealing key is not resolved yet');
+    });
   }
 
   async find(id: string): Promise<SealingKey | undefined> {
@@ -128,7 +144,21 @@ export class KeyVaultKeyRing implements SealingKeyRing {
       },
     );
     this.#generations.set(id, entry);
-    return entry.key;
+    return this.#atMostRequestWait(entry.key, () => undefined);
+  }
+
+  /** `pending`, or `late()` once maxRequestWaitMs has passed; `pending` goes on and is remembered either way. */
+  async #atMostRequestWait<T>(pending: Promise<T>, late: () => T): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<typeof LATE>((resolve) => {
+      timer = setTimeout(() => resolve(LATE), this.#options.maxRequestWaitMs);
+    });
+    try {
+      const first = await Promise.race([pending, waited]);
+      return first === LATE ? late() : first;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #refresh(): Promise<SealingKey> {

@@ -151,7 +151,7 @@ describe('the rate limit steps', () => {
     const statuses: number[] = [];
     for (let host = 1; host <= 50; host++) {
       const address = `2001:db8:aa:bb:${host.toString(16)}:${((host * 7919) % 0x10000).toString(16)}::${host.toString(16)}`;
-      statuses.push((await unauthenticated(limits, scope(address))).status);
+      statuses.push((await unauthenticated(limits, scope(address))).status ?? 0);
     }
     expect(statuses.filter((status) => status === 401)).toHaveLength(10);
     expect(statuses.filter((status) => status === 429)).toHaveLength(40);

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { DefaultAzureCredential } from '@azure/identity';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
@@ -137,9 +139,54 @@ describe('KeyVaultKeyRing: data keys derived inside Key Vault, through the real 
     expect(warnings.map(({ event }) => event.reason)).toContain('HTTP 403 Forbidden');
     for (const { event } of warnings) expect(JSON.stringify(event)).not.toMatch(/bearer|eyJ/i);
 
+    // After the pause the vault is asked again in the background; requests go without sharing until it answers.
     now += 30_000;
-    expect(await cut.sealer.seal(token, binding)).toMatch(/^s1\./);
+    await expect
+      .poll(() => cut.sealer.seal(token, binding).catch((error: Error) => error.name))
+      .toMatch(/^s1\./);
     expect(await cut.sealer.open(sealed, binding)).toBe(token);
+  });
+
+  it('keeps a hanging vault inside the request budget: the first request waits maxRequestWaitMs at most, later ones not at all (issue 19, point 7)', async () => {
+    // A vault that accepts connections and never answers, not even the TLS handshake.
+    const sockets: Socket[] = [];
+    const hanging = createServer((socket) => sockets.push(socket));
+    hanging.listen(0, '127.0.0.1');
+    await once(hanging, 'listening');
+    const { port } = hanging.address() as AddressInfo;
+    let now = Date.now();
+    const { sealer } = instance({
+      keyUrl: `https://127.0.0.1:${port}/keys/${keyName}`,
+      clock: () => now,
+      maxRequestWaitMs: 300,
+      operationTimeoutMs: 1_000,
+      retryAfterFailureMs: 30_000,
+    });
+    try {
+      let started = performance.now();
+      await expect(sealer.seal(token, binding)).rejects.toBeInstanceOf(TokenSealingUnavailableError);
+      const firstWait = performance.now() - started;
+      expect(firstWait).toBeLessThan(1_000);
+      // The resolution goes on in the background until its own budget ends, then counts as a failure.
+      await expect
+        .poll(() => logs.some(({ event }) => event.event === 'token_sealing_key_unavailable'))
+        .toBe(true);
+      const connections = sockets.length;
+
+      now += 30_000;
+      started = performance.now();
+      await expect(sealer.seal(token, binding)).rejects.toBeInstanceOf(TokenSealingUnavailableError);
+      const laterWait = performance.now() - started;
+      expect(laterWait).toBeLessThan(100);
+      // It did ask again, in the background.
+      await expect.poll(() => sockets.length).toBeGreaterThan(connections);
+      expect(
+        await sealer.open(`s1.${'a'.repeat(32)}.${randomBytes(60).toString('base64url')}`, binding),
+      ).toBeUndefined();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      hanging.close();
+    }
   });
 
   it('asks the vault nothing for a sealed value whose generation is not a key version', async () => {
