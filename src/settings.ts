@@ -49,6 +49,22 @@ const booleanText = z
   .refine((value) => ['true', 'false', '1', '0'].includes(value), 'must be true or false')
   .transform((value) => value === 'true' || value === '1');
 
+/**
+ * A boolean as .NET's Convert.ToBoolean reads it ("true" or "false", any case, surrounding white space ignored;
+ * anything else is an error), for settings the Functions host parses itself: the app must not read one the host
+ * refuses, or read it differently (azure-functions-host, src/WebJobs.Script.WebHost/Configuration/
+ * HostEasyAuthOptionsSetup.cs: `Convert.ToBoolean(... EasyAuthEnabled)`).
+ */
+const dotnetBooleanText = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine(
+    (value) => value === 'true' || value === 'false',
+    'must be true or false, as the Functions host reads it',
+  )
+  .transform((value) => value === 'true');
+
 const integerText = (min: number, max: number) =>
   z
     .string()
@@ -134,7 +150,7 @@ export const settingsSchema = z.object({
       'must be a GUID (the client id of the Entra application Teams users sign in to)',
     )
     .optional(),
-  WEBSITE_AUTH_ENABLED: booleanText.default(false),
+  WEBSITE_AUTH_ENABLED: dotnetBooleanText.default(false),
   TOKEN_ALLOWED_SCOPES: scopeList.default(['chat', 'voip']),
   TOKEN_DEFAULT_SCOPES: scopeList.default(['chat', 'voip']),
   TOKEN_DEFAULT_EXPIRES_IN_MINUTES: integerText(60, 1440).default(60),
