@@ -3,7 +3,13 @@ import { z } from 'zod';
 import { type AuditAction, audit } from '../audit.js';
 import { MAX_USER_ID_LENGTH } from '../caller/principal.js';
 import { parseWith, readJsonBody } from '../http/body.js';
-import { type AuthenticatedScope, authenticated, open, type RouteHandler } from '../http/pipeline.js';
+import {
+  type AuthenticatedScope,
+  authenticated,
+  open,
+  type RouteHandler,
+  type Step,
+} from '../http/pipeline.js';
 import { ProblemError } from '../http/problem.js';
 import type { UserKey } from '../identities/identity-store.js';
 import { NO_SUCH_ROUTE } from './not-found.js';
@@ -90,25 +96,57 @@ export function adminRoute(
   source: SubjectSource,
   operation: (scope: AuthenticatedScope, subject: UserKey) => Promise<HttpResponseInit>,
 ): RouteHandler {
-  const switchedOn = authenticated(async (scope) => {
-    const { caller, services, request } = scope;
-    const user = requestedUser(request, source);
-    const adminRole = services.settings.adminRole;
-    if (caller.anonymous || adminRole === undefined || !caller.roles.includes(adminRole)) {
-      const subject = { issuer: caller.issuer, userId: await user.requested() };
-      audit(scope.log, { action, actorKind: 'admin', actor: caller, subject }, 'forbidden');
-      throw new ProblemError('forbidden', 'Only administrators may act on other users.', {
-        reason: 'not_admin',
-      });
-    }
-    return operation(scope, { issuer: caller.issuer, userId: await user.validated() });
-  });
+  const switchedOn = authenticated(
+    async (scope) => {
+      const { caller, services, request } = scope;
+      const user = requestedUser(request, source);
+      const adminRole = services.settings.adminRole;
+      if (caller.anonymous || adminRole === undefined || !caller.roles.includes(adminRole)) {
+        const subject = { issuer: caller.issuer, userId: await user.requested() };
+        audit(scope.log, { action, actorKind: 'admin', actor: caller, subject }, 'forbidden');
+        throw new ProblemError('forbidden', 'Only administrators may act on other users.', {
+          reason: 'not_admin',
+        });
+      }
+      return operation(scope, { issuer: caller.issuer, userId: await user.validated() });
+    },
+    [auditRefusals(action, source)],
+  );
   const route: RouteHandler = (request, context, state) =>
     !isAdminArea(request.params.area) || (state.ready && state.services.settings.adminRole === undefined)
       ? noSuchRoute(request, context, state)
       : switchedOn(request, context, state);
   // Switched on, the route verifies its caller: the OpenAPI document declares its bearer security and 401.
   return Object.assign(route, { verifiesCaller: switchedOn.verifiesCaller });
+}
+
+/** The audit reasons of admin requests refused before the action: invalid (400), over the per-user limit (429). */
+const refusalReasons: Record<number, string> = { 400: 'invalid_request', 429: 'rate_limited' };
+
+/**
+ * Audits an admin request the service refuses after verifying the caller but before acting: a 400 (the user id or
+ * body is invalid) or a 429 (the per-user limit, which runs after this step). An administrator cycling requests
+ * that are turned away thus leaves a trail too. The subject is the user id as sent, when it can still be read.
+ */
+function auditRefusals(action: AuditAction, source: SubjectSource): Step {
+  return async (scope, next) => {
+    const response = await next();
+    const reason = refusalReasons[response.status ?? 200];
+    const { caller, request } = scope;
+    if (reason === undefined || caller === undefined) return response;
+    // A 400 read the body already; a 429 came before anyone read it.
+    const userId =
+      source === 'path' || request.bodyUsed
+        ? (request.params.userId ?? '')
+        : await requestedUser(request, source).requested();
+    audit(
+      scope.log,
+      { action, actorKind: 'admin', actor: caller, subject: { issuer: caller.issuer, userId } },
+      'refused',
+      reason,
+    );
+    return response;
+  };
 }
 
 /**

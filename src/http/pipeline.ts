@@ -85,13 +85,21 @@ const authenticate: Step = async (scope, next) => {
 
 /**
  * CORS → body size → cross-site refusal (Easy Auth's cookie) → authenticate (within the failed-authentication
- * limit) → user limit → the operation.
+ * limit) → the route's own steps (`verified`: the caller is known there) → user limit → the operation.
  */
 export function authenticated(
   operation: (scope: AuthenticatedScope) => Promise<HttpResponseInit>,
+  verified: readonly Step[] = [],
 ): RouteHandler {
   const handler = pipeline(
-    ({ cors, userLimit }) => [cors, limitBodySize, refuseCrossSiteRequests, authenticate, userLimit],
+    ({ cors, userLimit }) => [
+      cors,
+      limitBodySize,
+      refuseCrossSiteRequests,
+      authenticate,
+      ...verified,
+      userLimit,
+    ],
     (scope) => operation(scope as AuthenticatedScope),
   );
   return Object.assign(handler, { verifiesCaller: true as const });
