@@ -1,15 +1,23 @@
-import { constants, createHash, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createPublicKey,
+  createSecretKey,
+  publicEncrypt,
+  randomBytes,
+} from 'node:crypto';
 import { DefaultAzureCredential } from '@azure/identity';
 import { KeyClient } from '@azure/keyvault-keys';
-import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import type { RunningKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
-import type { Logger } from '../../../../src/log.js';
-import { loadSettings } from '../../../../src/settings.js';
-import { tableClientFromConnectionString } from '../../../../src/storage/table-client.js';
-import { createTokenSealer, sealingBinding } from '../../../../src/tokens/sealing/index.js';
-import { StaticKeyRing } from '../../../../src/tokens/sealing/key-ring.js';
-import { AesGcmTokenSealer } from '../../../../src/tokens/sealing/token-sealer.js';
-import { useKeyVaultEmulator } from '../../../support/key-vault.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import type { RunningKeyVaultEmulator } from '../../dev/keyvault/index.js';
+import type { Logger } from '../../src/log.js';
+import { loadSettings } from '../../src/settings.js';
+import { tableClientFromConnectionString } from '../../src/storage/table-client.js';
+import { createTokenSealer, sealingBinding } from '../../src/tokens/sealing/index.js';
+import { StaticKeyRing } from '../../src/tokens/sealing/key-ring.js';
+import { AesGcmTokenSealer } from '../../src/tokens/sealing/token-sealer.js';
+import { useKeyVaultEmulator } from '../support/key-vault.js';
+import { Ledger } from './harness.js';
 
 /**
  * Issue 19, point 1: someone who can write the storage account and read the vault key's public half (Key Vault
@@ -18,6 +26,19 @@ import { useKeyVaultEmulator } from '../../../support/key-vault.js';
  * they write, a fresh instance must seal only under a key they cannot know, and its sealed values must not open
  * under the key they planted.
  */
+const ledger = new Ledger('sealing');
+/** Sealed values the attacker tried to open with the key they planted, and how many opened. */
+const attempts = { tried: 0, opened: 0 };
+
+afterAll(() => {
+  ledger.measure(
+    `sealed tokens opened with a planted data key (row replaced, next rotation's row pre-created), of ${attempts.tried} tried`,
+    attempts.opened,
+  );
+  const figures = ledger.finish();
+  expect(figures.leaks, figures.leakKinds.join('\n')).toBe(0);
+});
+
 const vaultOf = useKeyVaultEmulator();
 let vault: RunningKeyVaultEmulator;
 beforeAll(() => {
@@ -94,11 +115,12 @@ const b64url = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
 /** What the attacker reads from bob's row: the sealed value, opened with the key they planted. */
 async function attackerOpens(sealed: string, plantedKey: Buffer): Promise<string | undefined> {
   const id = sealed.split('.')[1]!;
-  const { createSecretKey } = await import('node:crypto');
-  return new AesGcmTokenSealer(new StaticKeyRing([{ id, key: createSecretKey(plantedKey) }])).open(
-    sealed,
-    binding,
-  );
+  const opened = await new AesGcmTokenSealer(
+    new StaticKeyRing([{ id, key: createSecretKey(plantedKey) }]),
+  ).open(sealed, binding);
+  attempts.tried++;
+  if (opened !== undefined) attempts.opened++;
+  return opened;
 }
 
 describe('a storage writer cannot plant the data key (issue 19, point 1)', () => {
