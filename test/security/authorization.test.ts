@@ -93,6 +93,31 @@ function plantedBy(b: Member) {
   };
 }
 
+/** A service behind App Service Authentication (AUTH_MODE=easyauth); the caller must close it. */
+const startEasyAuthService = () =>
+  startSecureService(ledger, {
+    env: {
+      AUTH_MODE: 'easyauth',
+      WEBSITE_AUTH_ENABLED: 'True',
+      AUTH_ISSUER: undefined,
+      AUTH_AUDIENCE: undefined,
+    },
+  });
+
+/** The principal header Easy Auth sends for a user `oid` with `roles`. */
+const easyAuthPrincipal = (oid: string, roles: string[] = []) => ({
+  'x-ms-client-principal': Buffer.from(
+    JSON.stringify({
+      auth_typ: 'aad',
+      claims: [
+        { typ: 'iss', val: 'https://login.example/tenant' },
+        { typ: 'oid', val: oid },
+        ...roles.map((val) => ({ typ: 'roles', val })),
+      ],
+    }),
+  ).toString('base64'),
+});
+
 /** The self-service endpoints: every endpoint of the table that needs a caller and is not an admin route. */
 const selfService = () =>
   routeEndpoints().filter(({ path }) => path !== '/api/health' && !path.startsWith('/api/admin/'));
@@ -546,27 +571,9 @@ describe('every user the token path serves can be revoked and erased by an admin
   });
 
   it('the same holds in AUTH_MODE=easyauth', async () => {
-    const easy = await startSecureService(ledger, {
-      env: {
-        AUTH_MODE: 'easyauth',
-        WEBSITE_AUTH_ENABLED: 'True',
-        AUTH_ISSUER: undefined,
-        AUTH_AUDIENCE: undefined,
-      },
-    });
+    const easy = await startEasyAuthService();
     try {
-      const principal = (oid: string, roles: string[] = []) => ({
-        'x-ms-client-principal': Buffer.from(
-          JSON.stringify({
-            auth_typ: 'aad',
-            claims: [
-              { typ: 'iss', val: 'https://login.example/tenant' },
-              { typ: 'oid', val: oid },
-              ...roles.map((val) => ({ typ: 'roles', val })),
-            ],
-          }),
-        ).toString('base64'),
-      });
+      const principal = easyAuthPrincipal;
       const activity = await easy.acsActivity();
       for (const oid of [' ', '\u2003', 'x'.repeat(1025)]) {
         const refused = await easy.send({ method: 'POST', path: '/api/token', headers: principal(oid) });
@@ -591,28 +598,10 @@ describe('every user the token path serves can be revoked and erased by an admin
 
 describe('Easy Auth: cross-site request forgery (issue 19, point 4)', () => {
   it('refuses every state-changing request a browser sends cross-site without a preflight, and serves the same-origin ones', async () => {
-    const easy = await startSecureService(ledger, {
-      env: {
-        AUTH_MODE: 'easyauth',
-        WEBSITE_AUTH_ENABLED: 'true',
-        AUTH_ISSUER: undefined,
-        AUTH_AUDIENCE: undefined,
-      },
-    });
+    const easy = await startEasyAuthService();
     try {
       // The principal header stands for the session cookie: the browser attaches it to whatever a page sends.
-      const principal = (oid: string, roles: string[] = []) => ({
-        'x-ms-client-principal': Buffer.from(
-          JSON.stringify({
-            auth_typ: 'aad',
-            claims: [
-              { typ: 'iss', val: 'https://login.example/tenant' },
-              { typ: 'oid', val: oid },
-              ...roles.map((val) => ({ typ: 'roles', val })),
-            ],
-          }),
-        ).toString('base64'),
-      });
+      const principal = easyAuthPrincipal;
       const victim = uniqueUser('victim');
       expect(
         (await easy.send({ method: 'POST', path: '/api/token', headers: principal(victim) })).status,

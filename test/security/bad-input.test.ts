@@ -415,16 +415,15 @@ describe('documented limits', () => {
     it.each([
       'curl, Expect: 100-continue',
       'curl, no Expect',
-      'curl, chunked',
       'fetch',
       'fetch, chunked',
       'paced client, no Expect',
       'paced client, Expect: 100-continue',
     ])('%s: 100 of 100', async (client) => {
       const counts: Record<string, number> = {};
-      // Ten at a time: enough to meet a busy socket, gentle enough for a shared machine.
-      for (let done = 0; done < uploads; done += 10) {
-        const batch = await Promise.all(Array.from({ length: 10 }, clients[client]!));
+      // Five at a time: enough to meet a busy socket, gentle on the other files of the suite running beside it.
+      for (let done = 0; done < uploads; done += 5) {
+        const batch = await Promise.all(Array.from({ length: 5 }, clients[client]!));
         for (const outcome of batch) counts[outcome] = (counts[outcome] ?? 0) + 1;
       }
       ledger.measure(`2 MiB uploads answered 413 (${client}), of ${uploads}`, counts['413'] ?? 0);
@@ -514,33 +513,30 @@ describe('documented limits', () => {
 function uploadClients(file: string, body: Buffer): Record<string, () => Promise<string>> {
   const url = `${service.url}/api/token`;
   const headers = { 'Content-Type': 'application/json', ...authorization(credentials.member) };
-  const curl =
-    (expect: string, extra: string[] = []) =>
-    async () => {
-      const args = [
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '--limit-rate',
-        '8M',
-        '-X',
-        'POST',
-        '--data-binary',
-        `@${file}`,
-        ...extra,
-      ];
-      for (const [name, value] of Object.entries({ ...headers, Expect: expect }))
-        args.push('-H', `${name}: ${value}`);
-      try {
-        const { stdout } = await execFileAsync('curl', [...args, url]);
-        return stdout.trim();
-      } catch (error) {
-        // curl exits non-zero on a reset connection (55, 56): that is the failure this test is about.
-        return `curl exit ${(error as { code?: number }).code}`;
-      }
-    };
+  const curl = (expect: string) => async () => {
+    const args = [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--limit-rate',
+      '8M',
+      '-X',
+      'POST',
+      '--data-binary',
+      `@${file}`,
+    ];
+    for (const [name, value] of Object.entries({ ...headers, Expect: expect }))
+      args.push('-H', `${name}: ${value}`);
+    try {
+      const { stdout } = await execFileAsync('curl', [...args, url]);
+      return stdout.trim();
+    } catch (error) {
+      // curl exits non-zero on a reset connection (55, 56): that is the failure this test is about.
+      return `curl exit ${(error as { code?: number }).code}`;
+    }
+  };
   const viaFetch = (chunked: boolean) => async () => {
     try {
       const response = await fetch(url, {
@@ -605,7 +601,6 @@ function uploadClients(file: string, body: Buffer): Record<string, () => Promise
   return {
     'curl, Expect: 100-continue': curl('100-continue'),
     'curl, no Expect': curl(''),
-    'curl, chunked': curl('', ['-H', 'Transfer-Encoding: chunked']),
     fetch: viaFetch(false),
     'fetch, chunked': viaFetch(true),
     'paced client, no Expect': pacedClient(false),
