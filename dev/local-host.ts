@@ -15,6 +15,8 @@ import { isLoopbackHost, LOOPBACK_HOST_REQUIRED } from './loopback-host.js';
 
 /** Like the Functions host's own request size limit (100 MB there): beyond it the host answers, not the app. */
 const HOST_MAX_BODY_BYTES = 1024 * 1024;
+/** How much of an over-limit body the host reads and discards so that its 413 is read before the close. */
+const HOST_DRAIN_MAX_BYTES = 16 * 1024 * 1024;
 const ROUTE_PREFIX = '/api';
 /** Methods the fetch-style HttpRequest cannot represent (it throws); the host answers them without a handler. */
 const UNREPRESENTABLE_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
@@ -104,16 +106,58 @@ function checkedUrl(
   return { url: new URL(href) };
 }
 
-async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
-  if (Number(request.headers['content-length'] ?? 0) > HOST_MAX_BODY_BYTES) return undefined;
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    total += chunk.byteLength;
-    if (total > HOST_MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The request body, or what happened to an over-limit one. An over-limit body is still read to its end and thrown
+ * away, up to HOST_DRAIN_MAX_BYTES (`drained`): a connection closed on unread bytes makes the kernel send a reset,
+ * which can reach a client still sending before it reads the 413.
+ */
+function readBody(request: IncomingMessage): Promise<Buffer | { tooLarge: { drained: boolean } }> {
+  return new Promise((resolve, reject) => {
+    if (Number(request.headers['content-length'] ?? 0) > HOST_DRAIN_MAX_BYTES) {
+      resolve({ tooLarge: { drained: false } });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer) => {
+      total += chunk.byteLength;
+      if (total <= HOST_MAX_BODY_BYTES) chunks.push(chunk);
+      else if (total > HOST_DRAIN_MAX_BYTES) {
+        request.off('data', onData);
+        request.pause();
+        resolve({ tooLarge: { drained: false } });
+      }
+    };
+    request.on('data', onData);
+    request.once('end', () =>
+      resolve(total > HOST_MAX_BODY_BYTES ? { tooLarge: { drained: true } } : Buffer.concat(chunks)),
+    );
+    request.once('error', reject);
+  });
+}
+
+/**
+ * 413, then the connection closes. When the body was drained (or never sent: refused before `100 Continue`) nothing
+ * is left unread, so the close is a clean FIN after the answer; otherwise the socket is destroyed once the answer is
+ * out, which bounds what a client can make the host read.
+ */
+async function sendTooLarge(
+  request: IncomingMessage,
+  response: ServerResponse,
+  invocationId: string,
+  nothingUnread: boolean,
+): Promise<void> {
+  const tooLarge = problem({
+    type: 'payload-too-large',
+    detail: 'The request body is too large.',
+    invocationId,
+  });
+  if (!nothingUnread) response.once('finish', () => request.destroy());
+  await send(
+    response,
+    { ...tooLarge, headers: { ...tooLarge.headers, Connection: 'close' } },
+    (request.method ?? 'GET').toUpperCase(),
+  );
 }
 
 /**
@@ -239,14 +283,8 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       }
       if (front && frontAnswers(front, request, response)) return;
       const body = await readBody(request);
-      if (body === undefined) {
-        const tooLarge = problem({
-          type: 'payload-too-large',
-          detail: 'The request body is too large.',
-          invocationId,
-        });
-        response.once('finish', () => request.destroy());
-        await send(response, { ...tooLarge, headers: { ...tooLarge.headers, Connection: 'close' } }, method);
+      if (!Buffer.isBuffer(body)) {
+        await sendTooLarge(request, response, invocationId, body.tooLarge.drained);
         return;
       }
       const headers = front ? await front.requestHeaders(joinedHeaders(request)) : joinedHeaders(request);
@@ -268,6 +306,17 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         response.destroy();
       }
     }
+  });
+
+  // Expect: 100-continue. A declared body over the limit is refused before the client sends it (RFC 9110, 10.1.1:
+  // a final status instead of 100), so nothing is left unread; any other request is told to continue.
+  server.on('checkContinue', (request, response) => {
+    if (Number(request.headers['content-length'] ?? 0) > HOST_MAX_BODY_BYTES) {
+      void sendTooLarge(request, response, randomUUID(), true);
+      return;
+    }
+    response.writeContinue();
+    server.emit('request', request, response);
   });
 
   // Requests Node's parser refuses (oversized headers, malformed HTTP) still get a problem document.

@@ -185,6 +185,8 @@ ${measurements.length > 0 ? measurements.join('\n') : '- (none recorded)'}
   arrive at once (N instances: at most N times that). The token is held for the verification alone (milliseconds),
   not while ACS answers: the price is that one address can have at most that many requests being verified at the
   same instant.
+  An address is counted in one spelling (an IPv4-mapped IPv6 address as its IPv4 address, IPv6 compressed and lower
+  case) and an IPv6 client by its /64, which one subscriber or VM holds whole.
 - **Hosts.** The local host, the demo server, the dev issuer and both emulators answer only Host values naming this machine
   (localhost, 127.0.0.0/8, [::1], any port; for the local host also its configured \`hostNames\`), others get 400
   (a problem document on the local host). The local host builds each request URL from the checked Host and the path
@@ -194,6 +196,25 @@ ${measurements.length > 0 ? measurements.join('\n') : '- (none recorded)'}
   a path cannot carry (\`.\`, \`..\`, lone surrogates, long ids) are served and reachable by admins through
   \`POST /api/admin/revoke-user\` and \`POST /api/admin/delete-user\` with \`{"userId": "..."}\` (any non-empty
   string, so users served before the refusal can still be erased).
+
+## Security round 3 (issue 19): the attacks added
+
+- **Planted data key** (sealing): a storage writer who can read the vault key's public half replaces the current
+  generation's row of the old wrapped-key table, or pre-creates the row of the next key version. The data key is now
+  derived from an RS256 signature only the vault makes for the app's identity and stored nowhere, so nothing written
+  to storage chooses it; the figure counts sealed tokens the planted key opened (docs/token-sealing.md).
+- **Cross-site requests in Easy Auth mode** (authorization): form, text and multipart bodies, foreign or \`null\`
+  Origin, \`Sec-Fetch-Site: cross-site\`, against the self-service and admin routes that change state; the figure
+  counts those refused (403/415), with no ACS call among them.
+- **2 MiB uploads** (bad-input): 100 per client (curl with and without \`Expect: 100-continue\`, chunked curl,
+  fetch with a length and chunked, and a paced raw client both ways); each must read a 413, none a reset.
+- **Key Vault hanging** (faults): a vault that accepts connections and never answers, \`REQUEST_TIMEOUT_MS=2000\`;
+  the figure is the first token request's time on a fresh instance (5,250 ms before the fix).
+- Checked outside this suite, by unit tests: IPv6 /64 keying and address spellings
+  (test/src/http/rate-limit.test.ts: 50 bad tokens from one /64 get 10 verifications at RATE_LIMIT_PER_MINUTE=10),
+  WEBSITE_AUTH_ENABLED as the host's Convert.ToBoolean reads it (test/src/settings.test.ts), audit lines for admin
+  requests refused with 400 or 429 (test/src/functions/admin-access.test.ts), and the development key only for the
+  local development storage (test/src/tokens/sealing/create-token-sealer.test.ts).
 
 ## The deadline under faults
 

@@ -8,7 +8,8 @@ export type ActorKind = 'self' | 'admin';
 
 /**
  * What became of the action. `identity_already_gone`: ACS no longer knew the identity (an earlier attempt got that
- * far), and the mapping was removed or marked. `absent`: the user had no identity, nothing to do.
+ * far), and the mapping was removed or marked. `absent`: the user had no identity, nothing to do. `refused`: the
+ * request was turned away before the action (400 invalid, 429 over the per-user limit), with the reason.
  */
 export type AuditOutcome =
   | 'revoked'
@@ -17,6 +18,7 @@ export type AuditOutcome =
   | 'absent'
   | 'not_found'
   | 'forbidden'
+  | 'refused'
   | 'failed';
 
 export interface AuditEntry {
@@ -35,6 +37,7 @@ const levels: Record<AuditOutcome, LogLevel> = {
   absent: 'information',
   not_found: 'warning',
   forbidden: 'warning',
+  refused: 'warning',
   failed: 'error',
 };
 

@@ -49,6 +49,22 @@ const booleanText = z
   .refine((value) => ['true', 'false', '1', '0'].includes(value), 'must be true or false')
   .transform((value) => value === 'true' || value === '1');
 
+/**
+ * A boolean as .NET's Convert.ToBoolean reads it ("true" or "false", any case, surrounding white space ignored;
+ * anything else is an error), for settings the Functions host parses itself: the app must not read one the host
+ * refuses, or read it differently (azure-functions-host, src/WebJobs.Script.WebHost/Configuration/
+ * HostEasyAuthOptionsSetup.cs: `Convert.ToBoolean(... EasyAuthEnabled)`).
+ */
+const dotnetBooleanText = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine(
+    (value) => value === 'true' || value === 'false',
+    'must be true or false, as the Functions host reads it',
+  )
+  .transform((value) => value === 'true');
+
 const integerText = (min: number, max: number) =>
   z
     .string()
@@ -253,7 +269,7 @@ export const settingsSchema = z.object({
       'must be a GUID (the client id of the Entra application Teams users sign in to)',
     )
     .optional(),
-  WEBSITE_AUTH_ENABLED: booleanText.default(false),
+  WEBSITE_AUTH_ENABLED: dotnetBooleanText.default(false),
   TOKEN_ALLOWED_SCOPES: scopeList.default(['chat', 'voip']),
   TOKEN_DEFAULT_SCOPES: scopeList.default(['chat', 'voip']),
   TOKEN_DEFAULT_EXPIRES_IN_MINUTES: integerText(60, 1440).default(60),
@@ -343,7 +359,7 @@ function checkCombinations(raw: RawSettings, ctx: z.RefinementCtx): boolean {
   if (raw.TOKEN_SEALING_KEY_URL !== undefined && !storeIsTable) {
     fail(
       'TOKEN_SEALING_KEY_URL',
-      'needs the table identity store (the wrapped sealing keys are kept in a table next to the identity table)',
+      'needs the table identity store (sealed tokens are shared through the identity table; in memory there is nothing to share)',
     );
   }
   return valid;
@@ -411,7 +427,7 @@ function toSettings(raw: RawSettings) {
       reuse: {
         enabled: raw.TOKEN_REUSE,
         maxEntries: raw.TOKEN_REUSE_MAX_ENTRIES,
-        /** The Key Vault key that wraps the key sealing shared reusable tokens (src/tokens/sealing/). */
+        /** The Key Vault key the key sealing shared reusable tokens derives from (src/tokens/sealing/). */
         sealingKey: raw.TOKEN_SEALING_KEY_URL
           ? { keyUrl: raw.TOKEN_SEALING_KEY_URL, clientId: raw.AZURE_CLIENT_ID }
           : undefined,

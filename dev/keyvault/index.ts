@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { EntraAuthority } from '../emulator/entra.js';
 import { ensureCertificateAuthority } from '../emulator/tls.js';
-import { KeyStore } from './keys.js';
+import { type KeyOperation, KeyStore } from './keys.js';
 import { createKeyVaultListener, type KeyVaultContext, type KeyVaultOperation } from './server.js';
 
 export interface KeyVaultEmulatorOptions {
@@ -28,8 +28,11 @@ export interface RunningKeyVaultEmulator {
   caCertPath: string;
   /** Values for IDENTITY_ENDPOINT / IDENTITY_HEADER, and the system-assigned identity's client id. */
   managedIdentity: { endpoint: string; header: string; clientId: string };
-  /** Creates a new RSA version of `name` (the key too, the first time); returns its versioned key identifier. */
-  createKey(name: string): string;
+  /**
+   * Creates a new RSA version of `name` (the key too, the first time) permitting `operations` (default: sign, as
+   * infra/app/keyvault.bicep gives the sealing key); returns its versioned key identifier.
+   */
+  createKey(name: string, operations?: readonly KeyOperation[]): string;
   /** The versionless key identifier (follows the newest version), as TOKEN_SEALING_KEY_URL takes it. */
   keyUrl(name: string): string;
   /** Enables or disables one version, as the portal's "Enabled" switch does; a disabled version refuses everything. */
@@ -63,7 +66,7 @@ export async function startKeyVaultEmulator(
       ),
     },
     denied: new Set(),
-    counts: { getKey: 0, wrapKey: 0, unwrapKey: 0, challenge: 0, managedIdentityToken: 0 },
+    counts: { getKey: 0, wrapKey: 0, unwrapKey: 0, sign: 0, challenge: 0, managedIdentityToken: 0 },
   };
 
   const ca = await ensureCertificateAuthority(path.resolve(options.tlsDir ?? '.artifacts/emulator-tls'));
@@ -87,7 +90,7 @@ export async function startKeyVaultEmulator(
       header: ctx.identities.header,
       clientId: ctx.identities.systemAssigned.appId,
     },
-    createKey: (name) => `${ctx.vaultUrl}/keys/${name}/${keys.create(name).version}`,
+    createKey: (name, operations) => `${ctx.vaultUrl}/keys/${name}/${keys.create(name, operations).version}`,
     keyUrl: (name) => `${ctx.vaultUrl}/keys/${name}`,
     setKeyEnabled(keyId, enabled) {
       const { name, version } = parseKeyId(keyId);

@@ -9,6 +9,9 @@ import {
   type KeyStore,
   type KeyVersion,
   keyBundle,
+  type SignAlgorithm,
+  sign,
+  signAlgorithms,
   unwrap,
   type WrapAlgorithm,
   wrap,
@@ -19,7 +22,20 @@ import {
 export const keyVaultResource = 'https://vault.azure.net';
 const keyVaultAudiences = [keyVaultResource, `${keyVaultResource}/`];
 
-export type KeyVaultOperation = 'getKey' | 'wrapKey' | 'unwrapKey' | 'challenge' | 'managedIdentityToken';
+export type KeyVaultOperation =
+  | 'getKey'
+  | 'wrapKey'
+  | 'unwrapKey'
+  | 'sign'
+  | 'challenge'
+  | 'managedIdentityToken';
+
+/** The path action of each key operation (`POST /keys/<name>/<version>/<action>`), as the REST API spells it. */
+const keyActions: Record<string, 'wrapKey' | 'unwrapKey' | 'sign'> = {
+  wrapkey: 'wrapKey',
+  unwrapkey: 'unwrapKey',
+  sign: 'sign',
+};
 
 export interface KeyVaultContext {
   /** `https://127.0.0.1:<port>`, no trailing slash: what key ids start with. */
@@ -48,8 +64,8 @@ const fail = (
 ) => sendJson(res, status, { error }, headers);
 
 /**
- * The Key Vault keys data plane as @azure/keyvault-keys uses it for envelope encryption: challenge-based bearer
- * authentication, GET a key (version or current), wrapkey and unwrapkey; plus an App Service managed identity
+ * The Key Vault keys data plane as @azure/keyvault-keys uses it: challenge-based bearer authentication, GET a key
+ * (version or current), wrapkey, unwrapkey and sign (each refused unless the key's key_ops permit it); plus an App Service managed identity
  * endpoint (`/msi/token`) that mints the bearer tokens, so the real credential classes run unmodified.
  */
 export function createKeyVaultListener(ctx: KeyVaultContext) {
@@ -96,13 +112,7 @@ async function route(ctx: KeyVaultContext, req: IncomingMessage, res: ServerResp
   if (segments[0] !== 'keys' || segments.length < 2 || segments.length > 4) return notFound(res);
   const [, name = '', version = '', action] = segments;
   const operation: KeyVaultOperation | undefined =
-    action === undefined
-      ? 'getKey'
-      : action === 'wrapkey'
-        ? 'wrapKey'
-        : action === 'unwrapkey'
-          ? 'unwrapKey'
-          : undefined;
+    action === undefined ? 'getKey' : Object.hasOwn(keyActions, action) ? keyActions[action] : undefined;
   if (!operation) return notFound(res);
   if (req.method !== (operation === 'getKey' ? 'GET' : 'POST')) {
     return fail(res, 405, { code: 'MethodNotAllowed', message: `${req.method} is not supported here.` });
@@ -149,13 +159,25 @@ async function route(ctx: KeyVaultContext, req: IncomingMessage, res: ServerResp
     });
   }
   const kid = `${ctx.vaultUrl}/keys/${key.name}/${key.version}`;
+  if (operation === 'getKey') {
+    ctx.counts.getKey++;
+    return sendJson(res, 200, keyBundle(key, kid));
+  }
+  if (!key.operations.includes(operation)) {
+    // The answer Key Vault gives for an operation the key's key_ops leave out (seen in
+    // Azure/azure-sdk-for-net#11518: 403, Forbidden, innererror KeyOperationForbidden).
+    return fail(res, 403, {
+      code: 'Forbidden',
+      message: `Operation ${operation} is not permitted on this key.`,
+      innererror: { code: 'KeyOperationForbidden' },
+    });
+  }
   ctx.counts[operation]++;
-  if (operation === 'getKey') return sendJson(res, 200, keyBundle(key, kid));
   return keyOperation(operation, key, kid, req, res);
 }
 
 async function keyOperation(
-  operation: 'wrapKey' | 'unwrapKey',
+  operation: 'wrapKey' | 'unwrapKey' | 'sign',
   key: KeyVersion,
   kid: string,
   req: IncomingMessage,
@@ -164,10 +186,11 @@ async function keyOperation(
   const parsed = parseJson(await readBody(req));
   const body = parsed.ok ? (parsed.value as { alg?: unknown; value?: unknown } | undefined) : undefined;
   const algorithm = body?.alg;
-  if (typeof algorithm !== 'string' || !wrapAlgorithms.includes(algorithm as WrapAlgorithm)) {
+  const algorithms: readonly string[] = operation === 'sign' ? signAlgorithms : wrapAlgorithms;
+  if (typeof algorithm !== 'string' || !algorithms.includes(algorithm)) {
     return fail(res, 400, {
       code: 'BadParameter',
-      message: `Invalid algorithm: expected one of ${wrapAlgorithms.join(', ')}.`,
+      message: `Invalid algorithm: expected one of ${algorithms.join(', ')}.`,
     });
   }
   if (typeof body?.value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(body.value)) {
@@ -175,9 +198,11 @@ async function keyOperation(
   }
   const value = Buffer.from(body.value, 'base64url');
   const result =
-    operation === 'wrapKey'
-      ? wrap(key, algorithm as WrapAlgorithm, value)
-      : unwrap(key, algorithm as WrapAlgorithm, value);
+    operation === 'sign'
+      ? sign(key, algorithm as SignAlgorithm, value)
+      : operation === 'wrapKey'
+        ? wrap(key, algorithm as WrapAlgorithm, value)
+        : unwrap(key, algorithm as WrapAlgorithm, value);
   if (!result) return fail(res, 400, { code: 'BadParameter', message: 'The parameter is incorrect.' });
   sendJson(res, 200, { kid, value: result.toString('base64url') });
 }

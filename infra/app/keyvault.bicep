@@ -1,7 +1,7 @@
 // The Key Vault key that wraps the data keys sealing shared reusable tokens (docs/token-sealing.md). RBAC
 // authorization only (no access policies), soft delete on, purge protection a choice (off by default). The key is RSA and created inside
 // the vault by this deployment, so its private half never leaves the vault; the app's identity may read it and
-// wrap/unwrap with it, on this one key, and nothing else.
+// sign with it (the data key derives from a signature), on this one key, and nothing else.
 param name string
 param location string = resourceGroup().location
 param tags object = {}
@@ -16,10 +16,12 @@ param purgeProtection bool = false
 param keyName string = 'token-sealing'
 
 var roleDefinitionIds = {
-  // Read key metadata, wrapKey and unwrapKey: the narrowest built-in role that allows envelope encryption
-  // (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/security). Key Vault Crypto User
-  // would add encrypt, decrypt, sign and verify, which the app does not need.
-  keyVaultCryptoServiceEncryptionUser: 'e147488a-f6f5-4113-8e2d-b22465e65bf6'
+  // The app derives its data key from a signature (docs/token-sealing.md), so it needs keys/read and
+  // keys/sign/action. Key Vault Crypto User is the narrowest built-in role with sign
+  // (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/security); it also holds update,
+  // backup, encrypt, decrypt, wrap, unwrap and verify, and the assignment is scoped to this one key. Key Vault
+  // Crypto Service Encryption User (read, wrap, unwrap) has no sign.
+  keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424'
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -61,8 +63,7 @@ resource sealingKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
     kty: 'RSA'
     keySize: 3072
     keyOps: [
-      'wrapKey'
-      'unwrapKey'
+      'sign'
     ]
     attributes: {
       enabled: true
@@ -97,13 +98,13 @@ resource sealingKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
 }
 
 resource sealingKeyUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(sealingKey.id, principalId, roleDefinitionIds.keyVaultCryptoServiceEncryptionUser)
+  name: guid(sealingKey.id, principalId, roleDefinitionIds.keyVaultCryptoUser)
   scope: sealingKey
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.keyVaultCryptoServiceEncryptionUser)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionIds.keyVaultCryptoUser)
     principalId: principalId
     principalType: 'ServicePrincipal'
-    description: 'Token service: wrap and unwrap the data keys that seal shared reusable tokens'
+    description: 'Token service: sign with the key to derive the data key that seals shared reusable tokens'
   }
 }
 

@@ -10,6 +10,7 @@ import {
   type PipelineServices,
   type RequestScope,
   type RouteHandler,
+  type Step,
   verified,
 } from './pipeline.js';
 import { ProblemError } from './problem.js';
@@ -173,6 +174,34 @@ async function refuseNonAdmin<S extends PipelineServices & AdminSettings>(
   }
 }
 
+/** The audit reasons of admin requests refused before the action: invalid (400), over the per-user limit (429). */
+const refusalReasons: Record<number, string> = { 400: 'invalid_request', 429: 'rate_limited' };
+
+/**
+ * Audits an admin request the service refuses after verifying the caller but before acting: a 400 (the user id or
+ * body is invalid) or a 429 (the per-user limit, which runs after this step). An administrator cycling requests
+ * that are turned away thus leaves a trail too. The subject is the user id as sent, when it can still be read.
+ */
+function auditAdminRefusals(action: AuditAction, inputs: AnyInputs | undefined): Step {
+  return async (scope, next) => {
+    const response = await next();
+    const reason = refusalReasons[response.status ?? 200];
+    const { caller, request } = scope;
+    if (reason === undefined || caller === undefined) return response;
+    // A 400 read the body already; a 429 came before anyone read it.
+    const userId = request.bodyUsed
+      ? (request.params.userId ?? '')
+      : await inputReader(request, inputs, true).requestedUserId();
+    audit(
+      scope.log,
+      { action, actorKind: 'admin', actor: caller, subject: { issuer: caller.issuer, userId } },
+      'refused',
+      reason,
+    );
+    return response;
+  };
+}
+
 /**
  * `defineRoute` for the services `S` the operations see (src/app-services.ts binds it): a route of the table from
  * its declaration. The pipeline for its access (src/http/pipeline.ts), then the admin check, `available`, and the
@@ -217,7 +246,7 @@ function defineRoute<S extends PipelineServices & AdminSettings>(
       ? open<S>(run)
       : access === 'user'
         ? authenticated<S>(run)
-        : adminGate<S>(authenticated<S>(run));
+        : adminGate<S>(authenticated<S>(run, [auditAdminRefusals(access.admin, inputs)]));
 
   return {
     name: spec.name,

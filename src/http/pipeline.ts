@@ -11,6 +11,7 @@ import type { Settings } from '../settings.js';
 import { outcomeOf, requestLogLine } from '../telemetry.js';
 import { activeTraceId, inRequestSpan } from '../tracing/request-span.js';
 import { refuseOversizedBody } from './body.js';
+import { refuseCrossSiteRequests } from './cross-site.js';
 import { answerFor } from './error-answers.js';
 import { ProblemError, problem } from './problem.js';
 
@@ -19,8 +20,11 @@ import { ProblemError, problem } from './problem.js';
  * token reuse); an operation names what it sees as the `S` of its scope, so nothing here imports upwards.
  */
 export interface PipelineServices {
-  /** AUTH_MODE and AUTH_REQUIRED_SCOPE for `authenticate`; the store for the error answers' wording. */
-  readonly settings: Pick<Settings, 'auth' | 'store'>;
+  /**
+   * AUTH_MODE and AUTH_REQUIRED_SCOPE for `authenticate`; the CORS origins for the cross-site refusal; the store for
+   * the error answers' wording.
+   */
+  readonly settings: Pick<Settings, 'auth' | 'cors' | 'store'>;
   /** Starts each request's AcsSession (its own time budget and call count). */
   readonly acsGateway: { session(): AcsSession };
   /** Verifies who is calling, as AUTH_MODE says. */
@@ -127,12 +131,23 @@ export function verified<S extends PipelineServices>(scope: RequestScope<S>): Au
   return Object.assign(scope, { caller });
 }
 
-/** CORS → body size → authenticate (within the failed-authentication limit) → user limit → the operation. */
+/**
+ * CORS → body size → cross-site refusal (Easy Auth's cookie) → authenticate (within the failed-authentication
+ * limit) → the route's own steps (`afterAuthentication`: the caller is known there) → user limit → the operation.
+ */
 export function authenticated<S extends PipelineServices>(
   operation: (scope: AuthenticatedScope<S>) => Promise<HttpResponseInit>,
+  afterAuthentication: readonly Step[] = [],
 ): RouteHandler<S> {
   const handler = pipeline<S>(
-    ({ cors, userLimit }) => [cors, limitBodySize, authenticate, userLimit],
+    ({ cors, userLimit }) => [
+      cors,
+      limitBodySize,
+      refuseCrossSiteRequests,
+      authenticate,
+      ...afterAuthentication,
+      userLimit,
+    ],
     (scope) => operation(verified(scope)),
   );
   return Object.assign(handler, { verifiesCaller: true as const });

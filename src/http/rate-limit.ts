@@ -1,7 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { userKeyOf } from '../identities/identity-store.js';
 import { type Admission, type Clock, DEFAULT_MAX_BUCKETS, TokenBuckets } from '../shared/token-buckets.js';
-import { clientAddress } from './client-address.js';
+import { addressLimitKey, clientAddress } from './client-address.js';
 import type { RequestScope, Step } from './pipeline.js';
 import { problem } from './problem.js';
 
@@ -15,8 +15,10 @@ export interface RateLimitOptions {
 /** Requests whose client address cannot be read share one bucket rather than escaping the limit. */
 const UNKNOWN_ADDRESS = 'unknown';
 
+/** The client's address as the limits count it: one spelling per address, IPv6 by its /64 (client-address.ts). */
 function addressOf(scope: RequestScope): string {
-  return clientAddress(scope.request.headers) ?? UNKNOWN_ADDRESS;
+  const address = clientAddress(scope.request.headers);
+  return address === undefined ? UNKNOWN_ADDRESS : addressLimitKey(address);
 }
 
 function tooManyRequests(

@@ -138,9 +138,9 @@ describe('infra: no secrets, identity everywhere, sensible transport settings', 
           scope: 'applicationInsights',
           scopeType: 'Microsoft.Insights/components',
         },
-        // Token sealing (infra/app/keyvault.bicep): wrap/unwrap on the one key, not the vault.
+        // Token sealing (infra/app/keyvault.bicep): read and sign on the one key, not the vault.
         {
-          roleKey: 'keyVaultCryptoServiceEncryptionUser',
+          roleKey: 'keyVaultCryptoUser',
           scope: 'sealingKey',
           scopeType: 'Microsoft.KeyVault/vaults/keys',
         },
@@ -148,7 +148,7 @@ describe('infra: no secrets, identity everywhere, sensible transport settings', 
     );
     expect(granted).toHaveLength(5);
     expect(withoutComments(bicepFiles.get('app/keyvault.bicep')!)).toContain(
-      "keyVaultCryptoServiceEncryptionUser: 'e147488a-f6f5-4113-8e2d-b22465e65bf6'",
+      "keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424'",
     );
 
     const rbac = bicepFiles.get('app/rbac.bicep')!;

@@ -93,6 +93,31 @@ function plantedBy(b: Member) {
   };
 }
 
+/** A service behind App Service Authentication (AUTH_MODE=easyauth); the caller must close it. */
+const startEasyAuthService = () =>
+  startSecureService(ledger, {
+    env: {
+      AUTH_MODE: 'easyauth',
+      WEBSITE_AUTH_ENABLED: 'True',
+      AUTH_ISSUER: undefined,
+      AUTH_AUDIENCE: undefined,
+    },
+  });
+
+/** The principal header Easy Auth sends for a user `oid` with `roles`. */
+const easyAuthPrincipal = (oid: string, roles: string[] = []) => ({
+  'x-ms-client-principal': Buffer.from(
+    JSON.stringify({
+      auth_typ: 'aad',
+      claims: [
+        { typ: 'iss', val: 'https://login.example/tenant' },
+        { typ: 'oid', val: oid },
+        ...roles.map((val) => ({ typ: 'roles', val })),
+      ],
+    }),
+  ).toString('base64'),
+});
+
 /** The self-service endpoints: every endpoint of the table that needs a caller and is not an admin route. */
 const selfService = () =>
   routeEndpoints().filter(({ path }) => path !== '/api/health' && !path.startsWith('/api/admin/'));
@@ -546,27 +571,9 @@ describe('every user the token path serves can be revoked and erased by an admin
   });
 
   it('the same holds in AUTH_MODE=easyauth', async () => {
-    const easy = await startSecureService(ledger, {
-      env: {
-        AUTH_MODE: 'easyauth',
-        WEBSITE_AUTH_ENABLED: 'True',
-        AUTH_ISSUER: undefined,
-        AUTH_AUDIENCE: undefined,
-      },
-    });
+    const easy = await startEasyAuthService();
     try {
-      const principal = (oid: string, roles: string[] = []) => ({
-        'x-ms-client-principal': Buffer.from(
-          JSON.stringify({
-            auth_typ: 'aad',
-            claims: [
-              { typ: 'iss', val: 'https://login.example/tenant' },
-              { typ: 'oid', val: oid },
-              ...roles.map((val) => ({ typ: 'roles', val })),
-            ],
-          }),
-        ).toString('base64'),
-      });
+      const principal = easyAuthPrincipal;
       const activity = await easy.acsActivity();
       for (const oid of [' ', '\u2003', 'x'.repeat(1025)]) {
         const refused = await easy.send({ method: 'POST', path: '/api/token', headers: principal(oid) });
@@ -583,6 +590,117 @@ describe('every user the token path serves can be revoked and erased by an admin
         body: JSON.stringify({ userId: '..' }),
       });
       expect(erased.status).toBe(204);
+    } finally {
+      await easy.close();
+    }
+  });
+});
+
+describe('Easy Auth: cross-site request forgery (issue 19, point 4)', () => {
+  it('refuses every state-changing request a browser sends cross-site without a preflight, and serves the same-origin ones', async () => {
+    const easy = await startEasyAuthService();
+    try {
+      // The principal header stands for the session cookie: the browser attaches it to whatever a page sends.
+      const principal = easyAuthPrincipal;
+      const victim = uniqueUser('victim');
+      expect(
+        (await easy.send({ method: 'POST', path: '/api/token', headers: principal(victim) })).status,
+      ).toBe(200);
+      const admin = principal(uniqueUser('admin'), [ADMIN_ROLE]);
+      const self = principal(victim);
+      const ownOrigin = new URL(easy.url).origin;
+
+      // What a page elsewhere can make a browser send: a form post, a text/plain or multipart fetch in no-cors
+      // mode, a body-less no-cors POST; the browser adds Origin and Sec-Fetch-Site (older ones only Origin).
+      const browserForms: { headers: Record<string, string>; body?: string }[] = [
+        {
+          headers: {
+            'Content-Type': 'application/x-www-form-urlencoded',
+            Origin: 'https://evil.example',
+            'Sec-Fetch-Site': 'cross-site',
+          },
+          body: `userId=${victim}`,
+        },
+        {
+          headers: {
+            'Content-Type': 'text/plain;charset=UTF-8',
+            Origin: 'https://evil.example',
+            'Sec-Fetch-Site': 'cross-site',
+          },
+          body: JSON.stringify({ userId: victim }),
+        },
+        {
+          headers: { 'Content-Type': 'multipart/form-data; boundary=x', Origin: 'https://evil.example' },
+          body: '--x--',
+        },
+        {
+          headers: { 'Content-Type': 'Text/Plain', Origin: ownOrigin },
+          body: JSON.stringify({ userId: victim }),
+        },
+        { headers: { Origin: 'https://evil.example', 'Sec-Fetch-Site': 'cross-site' } },
+        { headers: { Origin: 'null' } },
+        { headers: { 'Sec-Fetch-Site': 'cross-site' } },
+        {
+          headers: { 'Content-Type': 'application/json', Origin: `${ownOrigin}.evil.example` },
+          body: JSON.stringify({ userId: victim }),
+        },
+      ];
+      const targets = [
+        { method: 'POST', path: '/api/identity/revoke', as: self },
+        { method: 'DELETE', path: '/api/identity', as: self },
+        ...adminEndpoints(victim).map(({ method, path }) => ({ method, path, as: admin })),
+      ];
+      const activity = await easy.acsActivity();
+      let refused = 0;
+      for (const target of targets) {
+        for (const form of browserForms) {
+          const response = await easy.send({
+            method: target.method,
+            path: target.path,
+            headers: { ...target.as, ...form.headers },
+            ...(form.body ? { body: form.body } : {}),
+          });
+          expect([403, 415], `${target.method} ${target.path} ${JSON.stringify(form.headers)}`).toContain(
+            response.status,
+          );
+          expect(problemViolations(response, target.method)).toEqual([]);
+          refused++;
+        }
+      }
+      // Nothing reached ACS: no revoke, no erase, no identity created.
+      expect(await easy.acsActivity()).toBe(activity);
+      ledger.measure(
+        `Easy Auth cross-site state-changing requests refused (403/415) of ${targets.length * browserForms.length} sent`,
+        refused,
+      );
+
+      // The service's own pages (same origin, JSON) and callers that are not browsers still work.
+      const sameOrigin = await easy.send({
+        method: 'POST',
+        path: '/api/identity/revoke',
+        headers: { ...self, Origin: ownOrigin, 'Sec-Fetch-Site': 'same-origin' },
+      });
+      expect(sameOrigin.status).toBe(204);
+      const adminJson = await easy.send({
+        method: 'POST',
+        path: '/api/admin/revoke-user',
+        headers: { ...admin, 'Content-Type': 'application/json', Origin: ownOrigin },
+        body: JSON.stringify({ userId: victim }),
+      });
+      expect(adminJson.status).toBe(204);
+      expect((await easy.send({ method: 'POST', path: '/api/identity/revoke', headers: self })).status).toBe(
+        204,
+      );
+      // Reading stays open to any origin: a GET changes nothing.
+      expect(
+        (
+          await easy.send({
+            method: 'GET',
+            path: '/api/identity',
+            headers: { ...self, Origin: 'https://evil.example', 'Sec-Fetch-Site': 'cross-site' },
+          })
+        ).status,
+      ).toBe(200);
     } finally {
       await easy.close();
     }

@@ -1,3 +1,9 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import nodePath from 'node:path';
+import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../src/http/body.js';
@@ -18,6 +24,7 @@ import {
   uniqueUser,
 } from './harness.js';
 
+const execFileAsync = promisify(execFile);
 const ledger = new Ledger('bad-input');
 let service: SecureService;
 /** Caller tokens the generated requests choose from: none, a member, an admin, and garbage. */
@@ -393,6 +400,37 @@ describe('documented limits', () => {
     expect(response.status).toBe(413);
   });
 
+  describe('2 MiB uploads: every one gets a 413 the client reads (issue 19, point 3)', () => {
+    const uploads = 100;
+    const body = Buffer.alloc(2 * 1024 * 1024, 0x20);
+    let dir: string;
+    let clients: Record<string, () => Promise<string>>;
+    beforeAll(async () => {
+      dir = await mkdtemp(nodePath.join(tmpdir(), 'upload-'));
+      await writeFile(nodePath.join(dir, 'body.json'), body);
+      clients = uploadClients(nodePath.join(dir, 'body.json'), body);
+    });
+    afterAll(() => rm(dir, { recursive: true, force: true }));
+
+    it.each([
+      'curl, Expect: 100-continue',
+      'curl, no Expect',
+      'fetch',
+      'fetch, chunked',
+      'paced client, no Expect',
+      'paced client, Expect: 100-continue',
+    ])('%s: 100 of 100', async (client) => {
+      const counts: Record<string, number> = {};
+      // Five at a time: enough to meet a busy socket, gentle on the other files of the suite running beside it.
+      for (let done = 0; done < uploads; done += 5) {
+        const batch = await Promise.all(Array.from({ length: 5 }, clients[client]!));
+        for (const outcome of batch) counts[outcome] = (counts[outcome] ?? 0) + 1;
+      }
+      ledger.measure(`2 MiB uploads answered 413 (${client}), of ${uploads}`, counts['413'] ?? 0);
+      expect(counts).toEqual({ 413: uploads });
+    });
+  });
+
   it('answers 415 to a non-JSON body on the JSON routes, before any ACS call', async () => {
     const activity = await service.acsActivity();
     for (const { method, path } of bodyRoutes()) {
@@ -467,3 +505,105 @@ describe('documented limits', () => {
     }
   });
 });
+
+/**
+ * The clients of the 2 MiB upload test (issue 19, point 3), by name: each sends one 2 MiB body to `POST /api/token`
+ * and answers with the status it read, or how the exchange failed.
+ */
+function uploadClients(file: string, body: Buffer): Record<string, () => Promise<string>> {
+  const url = `${service.url}/api/token`;
+  const headers = { 'Content-Type': 'application/json', ...authorization(credentials.member) };
+  const curl = (expect: string) => async () => {
+    const args = [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--limit-rate',
+      '8M',
+      '-X',
+      'POST',
+      '--data-binary',
+      `@${file}`,
+    ];
+    for (const [name, value] of Object.entries({ ...headers, Expect: expect }))
+      args.push('-H', `${name}: ${value}`);
+    try {
+      const { stdout } = await execFileAsync('curl', [...args, url]);
+      return stdout.trim();
+    } catch (error) {
+      // curl exits non-zero on a reset connection (55, 56): that is the failure this test is about.
+      return `curl exit ${(error as { code?: number }).code}`;
+    }
+  };
+  const viaFetch = (chunked: boolean) => async () => {
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers,
+        // A stream has no length: fetch sends it chunked, so only counting tells the host it is too large.
+        body: chunked ? new Blob([body]).stream() : body,
+        ...(chunked ? { duplex: 'half' } : {}),
+      } as RequestInit);
+      await response.arrayBuffer();
+      return String(response.status);
+    } catch (error) {
+      return `fetch ${(error as Error).cause ?? error}`;
+    }
+  };
+  /**
+   * A plain HTTP/1.1 client on a paced link (64 KiB every 4 ms, about 16 MiB/s) that reads what comes back and
+   * counts the exchange good only when the host ends the connection cleanly after a status line: a reset while it
+   * sends, or before it read the answer, is what a client on a real network gets when the host closes on unread
+   * bytes. With Expect: 100-continue it sends the body only after `100 Continue`.
+   */
+  const pacedClient = (expectContinue: boolean) => () =>
+    new Promise<string>((resolve) => {
+      const { hostname, port } = new URL(service.url);
+      const socket = connect(Number(port), hostname);
+      let received = '';
+      let sending = false;
+      const sendBody = async () => {
+        if (sending) return;
+        sending = true;
+        for (let sent = 0; sent < body.length && !socket.destroyed; sent += 64 * 1024) {
+          socket.write(body.subarray(sent, sent + 64 * 1024));
+          await new Promise((paced) => setTimeout(paced, 4));
+        }
+      };
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => {
+        received += chunk;
+        if (expectContinue && /^HTTP\/1\.1 100 /.test(received) && received.includes('\r\n\r\n')) {
+          received = received.slice(received.indexOf('\r\n\r\n') + 4);
+          void sendBody();
+        }
+      });
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(`reset (${error.code})`));
+      socket.on('end', () => {
+        resolve(/^HTTP\/1\.1 (\d{3}) /.exec(received)?.[1] ?? 'closed without an answer');
+        socket.end();
+      });
+      socket.on('connect', () => {
+        const head = [
+          'POST /api/token HTTP/1.1',
+          `Host: ${new URL(service.url).host}`,
+          'Content-Type: application/json',
+          `Authorization: ${headers.Authorization}`,
+          `Content-Length: ${body.length}`,
+          ...(expectContinue ? ['Expect: 100-continue'] : []),
+        ];
+        socket.write(`${head.join('\r\n')}\r\n\r\n`);
+        if (!expectContinue) void sendBody();
+      });
+    });
+  return {
+    'curl, Expect: 100-continue': curl('100-continue'),
+    'curl, no Expect': curl(''),
+    fetch: viaFetch(false),
+    'fetch, chunked': viaFetch(true),
+    'paced client, no Expect': pacedClient(false),
+    'paced client, Expect: 100-continue': pacedClient(true),
+  };
+}

@@ -270,3 +270,44 @@ describe('the identity store hangs', () => {
     expect(identityOf(after[0]!)).toBe(identityOf(before));
   });
 });
+
+describe('Key Vault hangs (issue 19, point 7)', () => {
+  it('keeps the vault inside the request budget: the first token request answers 200 within REQUEST_TIMEOUT_MS=2000, reuse off for it', async () => {
+    // A "vault" that accepts connections and never answers, not even the TLS handshake.
+    const sockets: Socket[] = [];
+    const vault = createServer((socket) => sockets.push(socket));
+    vault.listen(0, '127.0.0.1');
+    await new Promise((listening) => vault.once('listening', listening));
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      vault.close();
+    });
+    const { port } = vault.address() as { port: number };
+    const service = await faultyService({
+      store: 'table',
+      env: {
+        REQUEST_TIMEOUT_MS: '2000',
+        TOKEN_SEALING_KEY_URL: `https://127.0.0.1:${port}/keys/token-sealing`,
+      },
+    });
+    const users = [uniqueUser('vault-hangs'), uniqueUser('vault-hangs')];
+    const tokens = await Promise.all(users.map((user) => service.callerToken(user)));
+    const latencies: number[] = [];
+    for (const token of [...tokens, ...tokens]) {
+      const response = await service.send({
+        method: 'POST',
+        path: '/api/token',
+        headers: authorization(token),
+      });
+      expect(response.status).toBe(200);
+      latencies.push(response.elapsedMs);
+      ledger.faultedLatency(response.elapsedMs);
+    }
+    expect(sockets.length, 'the vault was asked').toBeGreaterThan(0);
+    ledger.measure(
+      'first token request on an instance while Key Vault hangs, REQUEST_TIMEOUT_MS=2000 (ms)',
+      Math.round(latencies[0]!),
+    );
+    expect(Math.max(...latencies)).toBeLessThan(2000);
+  });
+});

@@ -262,6 +262,24 @@ describe('loadSettings', () => {
     ]);
   });
 
+  // The Functions host reads WEBSITE_AUTH_ENABLED with Convert.ToBoolean (azure-functions-host,
+  // src/WebJobs.Script.WebHost/Configuration/HostEasyAuthOptionsSetup.cs), which takes "true"/"false" in any case,
+  // white space around ignored, and throws on anything else: the app must not read a value the host refuses.
+  it('reads WEBSITE_AUTH_ENABLED as the Functions host does: true or false only (issue 19, point 9)', () => {
+    const easyAuth = (value: string) =>
+      loadSettings({ ...minimal, AUTH_MODE: 'easyauth', WEBSITE_AUTH_ENABLED: value }).auth.mode;
+    for (const value of ['true', 'True', 'TRUE', ' true ', '\ttrue\n'])
+      expect(easyAuth(value)).toBe('easyauth');
+    for (const value of ['1', '0', 'yes', 'on', 't', 'true1']) {
+      const error = errorOf({ ...minimal, WEBSITE_AUTH_ENABLED: value });
+      expect(error.settingNames, value).toEqual(['WEBSITE_AUTH_ENABLED']);
+      expect(error.message).toContain('WEBSITE_AUTH_ENABLED must be true or false');
+    }
+    expect(
+      errorOf({ ...minimal, AUTH_MODE: 'easyauth', WEBSITE_AUTH_ENABLED: 'False' }).settingNames,
+    ).toContain('AUTH_MODE');
+  });
+
   it('never puts a setting value in its message, whatever is wrong with it', () => {
     const secret = 'endpoint=http://evil.example/;accesskey=U0VDUkVULVZBTFVF';
     const env = Object.fromEntries(

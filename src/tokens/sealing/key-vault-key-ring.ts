@@ -1,5 +1,4 @@
-import { createHash, createSecretKey, randomBytes } from 'node:crypto';
-import { RestError, type TableClient } from '@azure/data-tables';
+import { createHash, createSecretKey, hkdfSync } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
 import {
   CryptographyClient,
@@ -15,13 +14,16 @@ import { type SealingKey, type SealingKeyRing, TokenSealingUnavailableError } fr
 export interface KeyVaultKeyRingOptions {
   /** TOKEN_SEALING_KEY_URL: `https://<vault>/keys/<name>` (follows the newest version) or `.../<name>/<version>`. */
   keyUrl: string;
-  /** The app's managed identity; it needs keys/read, wrapKey and unwrapKey on that key and nothing else. */
+  /** The app's managed identity; it needs keys/read and keys/sign on that key (infra/app/keyvault.bicep). */
   credential: TokenCredential;
-  /** Where the wrapped data keys live, one row per generation (`${IDENTITY_TABLE_NAME}Keys`). */
-  table: TableClient;
   log: Logger;
-  /** Budget of one key resolution (Key Vault and table calls, retries included). Default 5 s. */
+  /** Budget of one key resolution (Key Vault calls, retries included). Default 5 s. */
   operationTimeoutMs?: number;
+  /**
+   * The longest a request waits for Key Vault; the resolution goes on in the background, and the request goes
+   * without sharing meanwhile. Keep it well inside REQUEST_TIMEOUT_MS. Default 1 s.
+   */
+  maxRequestWaitMs?: number;
   /** How often a running process looks for a newer Key Vault key version. Default 1 hour. */
   refreshIntervalMs?: number;
   /** After a failure, how long before Key Vault is asked again (requests meanwhile go without sharing). Default 30 s. */
@@ -30,22 +32,20 @@ export interface KeyVaultKeyRingOptions {
   clock?: () => number;
 }
 
-/** The Key Vault algorithm that wraps data keys: RSA-OAEP with SHA-256, done inside the vault. */
-const WRAP_ALGORITHM = 'RSA-OAEP-256';
-const PARTITION = 'dek';
+/**
+ * The signature the data key derives from: RSASSA-PKCS1-v1_5 with SHA-256, which is deterministic (RFC 8017, 8.2),
+ * so every instance asking the vault to sign the same label with the same key version gets the same bytes.
+ */
+const SIGN_ALGORITHM = 'RS256';
+/** What is signed. Versioned: a later derivation scheme signs another label and gets unrelated keys. */
+const DERIVATION_LABEL = 'acs-token-service/token-sealing/data-key/v1';
 const DATA_KEY_BYTES = 32;
+/** Real Key Vault key versions are 32 lowercase hex characters; a generation id is the version itself. */
+const KEY_VERSION = /^[0-9a-f]{32}$/;
+/** What a request's wait ends with when Key Vault has not answered in time. */
+const LATE = Symbol('late');
 /** Generations a process remembers, unusable ones included (ids come from sealed values, which anyone may forge). */
 const MAX_REMEMBERED_GENERATIONS = 64;
-
-interface DataKeyRow {
-  partitionKey: string;
-  rowKey: string;
-  /** The versioned Key Vault key that wrapped this data key: the one that can unwrap it. */
-  kekId: string;
-  wrappedKey: string;
-  algorithm: string;
-  createdAt: string;
-}
 
 interface Remembered {
   key: Promise<SealingKey | undefined>;
@@ -54,11 +54,12 @@ interface Remembered {
 }
 
 /**
- * Envelope encryption: each generation's 256-bit data key is random, wrapped by a Key Vault RSA key (the key
- * encryption key, whose private half never leaves the vault) and stored wrapped in a table every instance shares.
- * A generation belongs to one version of the Key Vault key and its id derives from that version, so every
- * instance resolving the same version looks for the same row; the row is created conditionally, so instances
- * starting together agree on one data key. Each process unwraps a generation once and keeps the data key in memory.
+ * Data keys derived inside Key Vault, stored nowhere: the data key of a Key Vault key version is HKDF-SHA256 of
+ * that version's RS256 signature over a fixed label. Only a principal allowed to sign with the vault key (the
+ * app's identity) can compute it; every instance computes the same one, so instances agree without talking to each
+ * other; and nothing in storage takes part, so someone able to write the storage account cannot choose or learn
+ * the key (docs/token-sealing.md, threat model). A generation is one key version and its id is that version, so a
+ * sealed value names the version that opens it; each process derives a generation once and keeps it in memory.
  */
 export class KeyVaultKeyRing implements SealingKeyRing {
   readonly #vault: URL;
@@ -83,6 +84,7 @@ export class KeyVaultKeyRing implements SealingKeyRing {
     this.#keyVersion = version || undefined;
     this.#options = {
       operationTimeoutMs: 5_000,
+      maxRequestWaitMs: 1_000,
       refreshIntervalMs: 60 * 60_000,
       retryAfterFailureMs: 30_000,
       clock: Date.now,
@@ -111,16 +113,26 @@ export class KeyVaultKeyRing implements SealingKeyRing {
       return cached.key;
     }
     if (!mayAsk) throw new TokenSealingUnavailableError('The token sealing key is unavailable');
-    return this.#refresh();
+    if (this.#failedAt !== undefined) {
+      // Key Vault failed before: ask again in the background and let requests go without sharing until it answers,
+      // so a hanging vault costs requests no wait after the instance's first one.
+      this.#refresh().catch(() => {});
+      throw new TokenSealingUnavailableError('The token sealing key is unavailable');
+    }
+    return this.#atMostRequestWait(this.#refresh(), () => {
+      throw new TokenSealingUnavailableError('The token sealing key is not resolved yet');
+    });
   }
 
   async find(id: string): Promise<SealingKey | undefined> {
     const now = this.#options.clock();
     if (this.#current?.key.id === id) return this.#current.key;
+    // Not a key version (a value of the development key, of the wrapped-key scheme before, or forged): no vault call.
+    if (!KEY_VERSION.test(id)) return undefined;
     const remembered = this.#generations.get(id);
     if (remembered && now < remembered.retryAt) return remembered.key;
     const entry: Remembered = { key: Promise.resolve(undefined), retryAt: Number.POSITIVE_INFINITY };
-    entry.key = this.#withinBudget((abortSignal) => this.#loadGeneration(id, abortSignal)).then(
+    entry.key = this.#withinBudget((abortSignal) => this.#derive(this.#versionedKeyId(id), abortSignal)).then(
       (key) => {
         if (!key) entry.retryAt = this.#options.clock() + this.#options.retryAfterFailureMs;
         return key;
@@ -132,7 +144,21 @@ export class KeyVaultKeyRing implements SealingKeyRing {
       },
     );
     this.#generations.set(id, entry);
-    return entry.key;
+    return this.#atMostRequestWait(entry.key, () => undefined);
+  }
+
+  /** `pending`, or `late()` once maxRequestWaitMs has passed; `pending` goes on and is remembered either way. */
+  async #atMostRequestWait<T>(pending: Promise<T>, late: () => T): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<typeof LATE>((resolve) => {
+      timer = setTimeout(() => resolve(LATE), this.#options.maxRequestWaitMs);
+    });
+    try {
+      const first = await Promise.race([pending, waited]);
+      return first === LATE ? late() : first;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #refresh(): Promise<SealingKey> {
@@ -156,86 +182,43 @@ export class KeyVaultKeyRing implements SealingKeyRing {
     return this.#resolving;
   }
 
-  /** The generation of the Key Vault key's current (or configured) version, creating its data key if needed. */
+  /** The generation of the Key Vault key's current (or configured) version. */
   async #resolveCurrent(abortSignal: AbortSignal): Promise<SealingKey> {
     const kek = await this.#keys.getKey(this.#keyName, { version: this.#keyVersion, abortSignal });
     if (!this.#isOurKeyVersion(kek.id)) {
       throw new Error('Key Vault answered with a key other than the configured one');
     }
-    const id = generationIdOf(kek.id);
-    const known = this.#generations.get(id);
+    const known = this.#generations.get(kek.properties.version ?? '');
     const knownKey = known?.retryAt === Number.POSITIVE_INFINITY ? await known.key : undefined;
-    if (knownKey) return knownKey;
-    const existing = await this.#readRow(id, abortSignal);
-    if (existing) return this.#unwrapRow(id, existing, abortSignal, kek);
+    return knownKey ?? this.#derive(kek, abortSignal);
+  }
 
-    const dataKey = randomBytes(DATA_KEY_BYTES);
-    const { result: wrapped } = await new CryptographyClient(
+  /** The data key of one key version: asks the vault to sign the label, then expands the signature with HKDF. */
+  async #derive(kek: KeyVaultKey | string, abortSignal: AbortSignal): Promise<SealingKey> {
+    const kekId = typeof kek === 'string' ? kek : kek.id;
+    if (!this.#isOurKeyVersion(kekId)) throw new Error('Not a version of the configured Key Vault key');
+    const id = kekId.split('/').at(-1) ?? '';
+    if (!KEY_VERSION.test(id)) throw new Error('The Key Vault key version is not 32 hex characters');
+    const digest = createHash('sha256').update(DERIVATION_LABEL).digest();
+    const { result: signature } = await new CryptographyClient(
       kek,
       this.#options.credential,
       this.#clientOptions,
-    ).wrapKey(WRAP_ALGORITHM, dataKey, { abortSignal });
-    const row: DataKeyRow = {
-      partitionKey: PARTITION,
-      rowKey: id,
-      kekId: kek.id,
-      wrappedKey: Buffer.from(wrapped).toString('base64url'),
-      algorithm: WRAP_ALGORITHM,
-      createdAt: new Date(this.#options.clock()).toISOString(),
-    };
-    await this.#options.table.createTable({ abortSignal });
-    try {
-      await this.#options.table.createEntity(row, { abortSignal });
-      this.#options.log('information', { event: 'token_sealing_key_created', generation: id });
-      return { id, key: createSecretKey(dataKey) };
-    } catch (error) {
-      if (!(error instanceof RestError && error.statusCode === 409)) throw error;
-    }
-    // Another instance created this generation first: its data key is the one everybody uses.
-    const winner = await this.#readRow(id, abortSignal);
-    if (!winner) throw new Error('The data key row vanished after a conflicting insert');
-    return this.#unwrapRow(id, winner, abortSignal, kek);
+    ).sign(SIGN_ALGORITHM, digest, { abortSignal });
+    const dataKey = Buffer.from(
+      hkdfSync('sha256', signature, Buffer.alloc(0), DERIVATION_LABEL, DATA_KEY_BYTES),
+    );
+    // A fingerprint lets operators see that every instance adopted the same key, without showing the key.
+    this.#options.log('information', {
+      event: 'token_sealing_key_adopted',
+      generation: id,
+      fingerprint: fingerprintOf(dataKey),
+    });
+    return { id, key: createSecretKey(dataKey) };
   }
 
-  async #loadGeneration(id: string, abortSignal: AbortSignal): Promise<SealingKey | undefined> {
-    const row = await this.#readRow(id, abortSignal);
-    return row ? this.#unwrapRow(id, row, abortSignal) : undefined;
-  }
-
-  async #readRow(id: string, abortSignal: AbortSignal): Promise<DataKeyRow | undefined> {
-    try {
-      return await this.#options.table.getEntity<DataKeyRow>(PARTITION, id, { abortSignal });
-    } catch (error) {
-      // 404: no such row, or no table yet (nothing sealed with Key Vault so far).
-      if (error instanceof RestError && error.statusCode === 404) return undefined;
-      throw error;
-    }
-  }
-
-  async #unwrapRow(
-    id: string,
-    row: DataKeyRow,
-    abortSignal: AbortSignal,
-    kek: KeyVaultKey | string = row.kekId,
-  ): Promise<SealingKey> {
-    // A row naming any other key is refused before a token is sent anywhere: someone able to write the table could
-    // otherwise point it at a vault of theirs and collect a bearer token for Key Vault.
-    if (
-      typeof row.kekId !== 'string' ||
-      typeof row.wrappedKey !== 'string' ||
-      row.algorithm !== WRAP_ALGORITHM ||
-      !this.#isOurKeyVersion(row.kekId) ||
-      generationIdOf(row.kekId) !== id
-    ) {
-      throw new Error('The data key row does not belong to the configured Key Vault key');
-    }
-    const { result } = await new CryptographyClient(
-      kek,
-      this.#options.credential,
-      this.#clientOptions,
-    ).unwrapKey(WRAP_ALGORITHM, Buffer.from(row.wrappedKey, 'base64url'), { abortSignal });
-    if (result.length !== DATA_KEY_BYTES) throw new Error('The unwrapped data key has the wrong length');
-    return { id, key: createSecretKey(Buffer.from(result)) };
+  #versionedKeyId(version: string): string {
+    return `${this.#vault.origin}/keys/${this.#keyName}/${version}`;
   }
 
   /** A versioned identifier of the configured key in the configured vault (any version: older ones still open). */
@@ -268,9 +251,16 @@ export class KeyVaultKeyRing implements SealingKeyRing {
   }
 }
 
-/** A short, stable id for the generation of one Key Vault key version: the same on every instance. */
-export function generationIdOf(versionedKeyId: string): string {
-  return createHash('sha256').update(versionedKeyId).digest('base64url').slice(0, 11);
+/**
+ * A short, one-way fingerprint of a data key for log lines: equal on every instance that holds the same key,
+ * useless for finding the key (256 random-looking bits in, a domain-separated hash cut to 64 bits out).
+ */
+export function fingerprintOf(dataKey: Buffer): string {
+  return createHash('sha256')
+    .update('token-sealing key fingerprint\n')
+    .update(dataKey)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** Why a key operation failed, without messages (which may quote URLs or service text). */

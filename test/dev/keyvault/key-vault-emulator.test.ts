@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import https from 'node:https';
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
@@ -16,6 +16,9 @@ let vault: RunningKeyVaultEmulator;
 beforeAll(() => {
   vault = vaultOf();
 });
+
+/** Keys for the wrap tests permit wrapKey and unwrapKey; the sealing key (the default) permits sign only. */
+const wrapping = ['wrapKey', 'unwrapKey'] as const;
 
 const cryptoClient = (keyId: string, credential: TokenCredential = new DefaultAzureCredential()) =>
   new CryptographyClient(keyId, credential, loopbackOptions);
@@ -47,7 +50,7 @@ function rawRequest(
 
 describe('the Key Vault emulator, through the real @azure/keyvault-keys and DefaultAzureCredential', () => {
   it('wraps and unwraps with RSA-OAEP-256 after the challenge, asking the identity endpoint for Key Vault', async () => {
-    const keyId = vault.createKey('round-trip');
+    const keyId = vault.createKey('round-trip', wrapping);
     const before = vault.stats();
     const client = cryptoClient(vault.keyUrl('round-trip'));
     const dataKey = randomBytes(32);
@@ -68,7 +71,7 @@ describe('the Key Vault emulator, through the real @azure/keyvault-keys and Defa
   });
 
   it('keeps the SDK challenge check: without the loopback opt-out the SDK refuses the emulator', async () => {
-    vault.createKey('strict');
+    vault.createKey('strict', wrapping);
     const client = new CryptographyClient(vault.keyUrl('strict'), new DefaultAzureCredential());
     await expect(client.wrapKey('RSA-OAEP-256', randomBytes(32))).rejects.toThrow(
       /does not match the requested domain/,
@@ -76,12 +79,12 @@ describe('the Key Vault emulator, through the real @azure/keyvault-keys and Defa
   });
 
   it('serves the newest version for a versionless id, and each version unwraps only what it wrapped', async () => {
-    const first = vault.createKey('rotating');
+    const first = vault.createKey('rotating', wrapping);
     const keys = new KeyClient(vault.vaultUrl, new DefaultAzureCredential(), loopbackOptions);
     expect((await keys.getKey('rotating')).id).toBe(first);
     const wrappedByFirst = await cryptoClient(first).wrapKey('RSA-OAEP-256', randomBytes(32));
 
-    const second = vault.createKey('rotating');
+    const second = vault.createKey('rotating', wrapping);
     const current = await keys.getKey('rotating');
     expect(current.id).toBe(second);
     expect(current.keyOperations).toEqual(['wrapKey', 'unwrapKey']);
@@ -100,7 +103,7 @@ describe('the Key Vault emulator, through the real @azure/keyvault-keys and Defa
   });
 
   it('refuses a disabled version with 403 KeyDisabled', async () => {
-    const keyId = vault.createKey('disabled');
+    const keyId = vault.createKey('disabled', wrapping);
     vault.setKeyEnabled(keyId, false);
     await expect(cryptoClient(keyId).wrapKey('RSA-OAEP-256', randomBytes(32))).rejects.toMatchObject({
       statusCode: 403,
@@ -111,7 +114,7 @@ describe('the Key Vault emulator, through the real @azure/keyvault-keys and Defa
   });
 
   it('refuses an identity whose role was taken away with 403, and serves a user-assigned identity by client id', async () => {
-    const keyId = vault.createKey('rbac');
+    const keyId = vault.createKey('rbac', wrapping);
     const userAssigned = () => new ManagedIdentityCredential({ clientId: userAssignedClientId });
     expect(
       (await cryptoClient(keyId, userAssigned()).wrapKey('RSA-OAEP-256', randomBytes(32))).result,
@@ -124,6 +127,70 @@ describe('the Key Vault emulator, through the real @azure/keyvault-keys and Defa
     } finally {
       vault.setAccess(userAssignedClientId, true);
     }
+  });
+
+  it('signs a digest with RS256 as RSASSA-PKCS1-v1_5: deterministic, and verifiable with the public key alone', async () => {
+    const keyId = vault.createKey('signing');
+    const digest = createHash('sha256').update('a fixed label').digest();
+    const before = vault.stats();
+    const first = await cryptoClient(keyId).sign('RS256', digest);
+    const again = await cryptoClient(keyId).sign('RS256', digest);
+    expect(first.keyID).toBe(keyId);
+    expect(Buffer.from(again.result)).toEqual(Buffer.from(first.result));
+    expect(vault.stats().sign - before.sign).toBe(2);
+
+    const { key } = await new KeyClient(vault.vaultUrl, new DefaultAzureCredential(), loopbackOptions).getKey(
+      'signing',
+    );
+    expect(key?.keyOps).toEqual(['sign']);
+    const publicKey = createPublicKey({
+      key: {
+        kty: 'RSA',
+        n: Buffer.from(key!.n!).toString('base64url'),
+        e: Buffer.from(key!.e!).toString('base64url'),
+      },
+      format: 'jwk',
+    });
+    expect(verify('sha256', Buffer.from('a fixed label'), publicKey, first.result)).toBe(true);
+    // Another version signs differently: the signature belongs to one key version.
+    const other = await cryptoClient(vault.createKey('signing')).sign('RS256', digest);
+    expect(Buffer.from(other.result)).not.toEqual(Buffer.from(first.result));
+  });
+
+  it('refuses what the key_ops leave out with 403 KeyOperationForbidden, and a digest of the wrong length with 400', async () => {
+    const signing = vault.createKey('sign-only');
+    const digest = createHash('sha256').update('x').digest();
+    const raw = async (action: string, body: object) => {
+      const { token } = (await new DefaultAzureCredential().getToken('https://vault.azure.net/.default'))!;
+      const response = await fetch(`${signing}/${action}?api-version=7.4`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    expect(await raw('wrapkey', { alg: 'RSA-OAEP-256', value: digest.toString('base64url') })).toEqual({
+      status: 403,
+      body: {
+        error: {
+          code: 'Forbidden',
+          message: 'Operation wrapKey is not permitted on this key.',
+          innererror: { code: 'KeyOperationForbidden' },
+        },
+      },
+    });
+    expect(
+      await raw('sign', { alg: 'RS256', value: digest.subarray(1).toString('base64url') }),
+    ).toMatchObject({
+      status: 400,
+      body: { error: { code: 'BadParameter' } },
+    });
+    expect(await raw('sign', { alg: 'PS256', value: digest.toString('base64url') })).toMatchObject({
+      status: 400,
+      body: { error: { code: 'BadParameter' } },
+    });
+    const wrapOnly = vault.createKey('wrap-only', wrapping);
+    await expect(cryptoClient(wrapOnly).sign('RS256', digest)).rejects.toThrow(/sign is not supported/);
   });
 
   it('answers 404 KeyNotFound for a key it does not have', async () => {
@@ -162,7 +229,7 @@ describe('the Key Vault emulator on the wire', () => {
   });
 
   it('answers 400 for a bad algorithm or value, and for a missing api-version', async () => {
-    const keyId = vault.createKey('bad-input');
+    const keyId = vault.createKey('bad-input', wrapping);
     const token = (await new DefaultAzureCredential().getToken('https://vault.azure.net/.default')).token;
     const post = (body: string, query = '?api-version=2025-07-01') =>
       fetch(`${keyId}/wrapkey${query}`, {

@@ -100,6 +100,32 @@ describe('admin routes with AUTH_ADMIN_ROLE', () => {
     expect(body.errors).toEqual([{ name: 'userId', reason: 'must be at most 1024 characters' }]);
   });
 
+  it('audits admin requests refused with 400, from the path or the body (issue 19, point 8)', async () => {
+    const root = { issuer: service.issuer.issuer, userId: devUserIds('auditor').oid };
+    const longId = 'x'.repeat(1025);
+    await expectProblem(
+      await callAs(service, 'auditor', 'DELETE', `admin/users/${longId}`, asAdmin),
+      400,
+      'invalid-request',
+    );
+    await expectProblem(
+      await callAs(service, 'auditor', 'POST', 'admin/revoke-user', { ...asAdmin, body: { userId: '' } }),
+      400,
+      'invalid-request',
+    );
+    const lines = auditLines(service).filter((line) => line.actor === hashUser(root));
+    expect(lines).toEqual([
+      expect.objectContaining({
+        action: 'identity.delete',
+        actorKind: 'admin',
+        outcome: 'refused',
+        reason: 'invalid_request',
+        subject: hashUser({ issuer: root.issuer, userId: longId }),
+      }),
+      expect.objectContaining({ action: 'identity.revoke', outcome: 'refused', reason: 'invalid_request' }),
+    ]);
+  });
+
   it('refuses an admin token from another issuer before touching anyone', async () => {
     const victim = await tokenAs(service, 'victim');
     const otherIssuer = await service.issuer.mint(
@@ -112,5 +138,48 @@ describe('admin routes with AUTH_ADMIN_ROLE', () => {
     });
     await expectProblem(response, 401, 'unauthenticated');
     expect(await service.emulatorIdentities()).toContain(victim.user.communicationUserId);
+  });
+});
+
+describe('admin routes over the per-user limit', () => {
+  let service: RunningService;
+  beforeAll(async () => {
+    service = await startService({
+      env: { ...LIFECYCLE_TEST_ENV, AUTH_ADMIN_ROLE: ADMIN_ROLE, RATE_LIMIT_PER_MINUTE: '2' },
+    });
+  });
+  afterAll(() => service.close());
+
+  it('audits admin requests refused with 429, naming the subject as sent (issue 19, point 8)', async () => {
+    const asAdmin = { claims: { roles: [ADMIN_ROLE] } };
+    const admin = { issuer: service.issuer.issuer, userId: devUserIds('busy-admin').oid };
+    const subject = devUserIds('someone-else').oid;
+    const statuses = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const response =
+        attempt % 2 === 0
+          ? await callAs(service, 'busy-admin', 'POST', `admin/users/${subject}/revoke`, asAdmin)
+          : await callAs(service, 'busy-admin', 'POST', 'admin/delete-user', {
+              ...asAdmin,
+              body: { userId: subject },
+            });
+      statuses.push(response.status);
+    }
+    expect(statuses.filter((status) => status === 429)).toHaveLength(2);
+    const refused = auditLines(service).filter(
+      (line) => line.actor === hashUser(admin) && line.outcome === 'refused',
+    );
+    expect(refused).toEqual([
+      expect.objectContaining({
+        action: 'identity.revoke',
+        reason: 'rate_limited',
+        subject: hashUser({ issuer: admin.issuer, userId: subject }),
+      }),
+      expect.objectContaining({
+        action: 'identity.delete',
+        reason: 'rate_limited',
+        subject: hashUser({ issuer: admin.issuer, userId: subject }),
+      }),
+    ]);
   });
 });

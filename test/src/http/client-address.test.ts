@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddress } from '../../../src/http/client-address.js';
+import { addressLimitKey, clientAddress } from '../../../src/http/client-address.js';
 
 const forwardedFor = (value?: string) =>
   clientAddress(new Headers(value === undefined ? {} : { 'x-forwarded-for': value }));
@@ -24,5 +24,27 @@ describe('clientAddress', () => {
     expect(forwardedFor('1.2.3.4, unknown')).toBeUndefined();
     expect(forwardedFor('not-an-address')).toBeUndefined();
     expect(forwardedFor('1.2.3.4,')).toBeUndefined();
+  });
+
+  it('spells each address one way: IPv4-mapped IPv6 as IPv4, IPv6 compressed and lower case, no zone', () => {
+    expect(forwardedFor('[::ffff:203.0.113.7]:443')).toBe('203.0.113.7');
+    expect(forwardedFor('::FFFF:CB00:7107')).toBe('203.0.113.7');
+    expect(forwardedFor('[2001:0DB8:0000:0000:0000:0000:0000:0001]:1')).toBe('2001:db8::1');
+    expect(forwardedFor('2001:db8:0:0:1:0:0:1')).toBe('2001:db8::1:0:0:1');
+    expect(forwardedFor('2001:db8::1:0:0:1')).toBe('2001:db8::1:0:0:1');
+    expect(forwardedFor('[fe80::1%eth0]:80')).toBe('fe80::1');
+    expect(forwardedFor('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2:3:4:5:6');
+    expect(forwardedFor('::')).toBe('::');
+    expect(forwardedFor('::1')).toBe('::1');
+  });
+});
+
+describe('addressLimitKey', () => {
+  it('keeps IPv4 as it is and keys IPv6 by its /64', () => {
+    expect(addressLimitKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressLimitKey('2001:db8:aa:bb:1:2:3:4')).toBe('2001:db8:aa:bb::/64');
+    expect(addressLimitKey('2001:db8:aa:bb::ffff')).toBe('2001:db8:aa:bb::/64');
+    expect(addressLimitKey('2001:db8::1')).toBe('2001:db8::/64');
+    expect(addressLimitKey('::1')).toBe('::/64');
   });
 });

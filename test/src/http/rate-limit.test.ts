@@ -17,11 +17,13 @@ function manualClock() {
 }
 
 function scope(address?: string, credentials: Record<string, string> = {}): RequestScope {
+  // As App Service writes the last hop: the socket address with its port, IPv6 in brackets.
+  const hop = address?.includes(':') ? `[${address}]:50000` : `${address}:50000`;
   return {
     request: new functions.HttpRequest({
       method: 'POST',
       url: 'http://127.0.0.1/api/token',
-      headers: { ...(address ? { 'x-forwarded-for': `${address}:50000` } : {}), ...credentials },
+      headers: { ...(address ? { 'x-forwarded-for': hop } : {}), ...credentials },
     }),
     context: new functions.InvocationContext({
       invocationId: crypto.randomUUID(),
@@ -142,6 +144,37 @@ describe('the rate limit steps', () => {
     expectTooMany(await verified(limits, as({ userId: 'carol' }, '198.51.100.7')), '30');
     clock.advance(30_000);
     expect((await verified(limits, as({ userId: 'carol' }, '198.51.100.7'))).status).toBe(200);
+  });
+
+  it('counts IPv6 clients by their /64: 50 bad tokens from 50 addresses of one /64 get RATE_LIMIT_PER_MINUTE verifications (issue 19, point 6)', async () => {
+    const limits = createLimits({ perMinute: 10, now: manualClock().now });
+    const statuses: number[] = [];
+    for (let host = 1; host <= 50; host++) {
+      const address = `2001:db8:aa:bb:${host.toString(16)}:${((host * 7919) % 0x10000).toString(16)}::${host.toString(16)}`;
+      statuses.push((await unauthenticated(limits, scope(address))).status ?? 0);
+    }
+    expect(statuses.filter((status) => status === 401)).toHaveLength(10);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(40);
+    // The neighbouring /64 is someone else.
+    expect((await unauthenticated(limits, scope('2001:db8:aa:bc::1'))).status).toBe(401);
+  });
+
+  it('counts one address once whatever its spelling: IPv4-mapped IPv6, zero compression, case (issue 19, point 6)', async () => {
+    const limits = createLimits({ perMinute: 3, now: manualClock().now });
+    const ipv4 = ['198.51.100.9', '::ffff:198.51.100.9', '::FFFF:c633:6409', '0:0:0:0:0:ffff:c633:6409'];
+    const spelled = async (addresses: string[]) => {
+      const statuses = [];
+      for (const address of addresses) statuses.push((await unauthenticated(limits, scope(address))).status);
+      return statuses;
+    };
+    expect(await spelled(ipv4)).toEqual([401, 401, 401, 429]);
+    const ipv6 = [
+      '2001:DB8:0:0:1::1',
+      '2001:db8::1:0:0:1',
+      '2001:0db8:0000:0000:0001:0000:0000:0001',
+      '2001:db8::2',
+    ];
+    expect(await spelled(ipv6)).toEqual([401, 401, 401, 429]);
   });
 
   it('does not charge an address for requests whose credentials pass, or that cannot be verified now', async () => {

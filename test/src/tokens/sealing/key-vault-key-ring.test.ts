@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import type { TableClient } from '@azure/data-tables';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { DefaultAzureCredential } from '@azure/identity';
-import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { type RunningKeyVaultEmulator, startKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { RunningKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
 import type { Logger } from '../../../../src/log.js';
-import { tableClientFromConnectionString } from '../../../../src/shared/table-client.js';
 import { TokenSealingUnavailableError } from '../../../../src/tokens/sealing/key-ring.js';
 import {
-  generationIdOf,
   KeyVaultKeyRing,
   type KeyVaultKeyRingOptions,
 } from '../../../../src/tokens/sealing/key-vault-key-ring.js';
@@ -29,53 +27,48 @@ beforeAll(() => {
 });
 
 let keyName: string;
-let table: TableClient;
 let logs: { level: string; event: Record<string, unknown> }[];
 const log: Logger = (level, event) => logs.push({ level, event });
 
 beforeEach(() => {
   const suffix = randomBytes(4).toString('hex');
   keyName = `sealing-${suffix}`;
-  table = tableClientFromConnectionString(inject('azuriteConnectionString'), `Seal${suffix}Keys`);
   logs = [];
 });
 
-/** One instance of the service: its own credential, clients and caches, sharing only the vault and the table. */
+/** One instance of the service: its own credential, clients and caches, sharing only the vault. */
 function instance(options: Partial<KeyVaultKeyRingOptions> = {}) {
   const ring = new KeyVaultKeyRing({
     keyUrl: vault.keyUrl(keyName),
     credential: new DefaultAzureCredential(),
-    table: tableClientFromConnectionString(inject('azuriteConnectionString'), table.tableName),
     log,
     ...options,
   });
   return { ring, sealer: new AesGcmTokenSealer(ring) };
 }
 
-async function rows() {
-  const found = [];
-  for await (const row of table.listEntities<{ kekId: string; wrappedKey: string }>()) found.push(row);
-  return found;
-}
+/** The key version a versioned key identifier ends with: the generation id sealed values carry. */
+const generationIdOf = (versionedKeyId: string) => versionedKeyId.split('/').at(-1)!;
 
-describe('KeyVaultKeyRing: envelope encryption through the real Key Vault SDK, the emulator and Azurite', () => {
-  it('lets instances starting together agree on one data key, stored only wrapped', async () => {
+describe('KeyVaultKeyRing: data keys derived inside Key Vault, through the real Key Vault SDK and the emulator', () => {
+  it('lets instances starting together agree on one data key, logging the same fingerprint and never the key', async () => {
     const kekId = vault.createKey(keyName);
     const instances = [instance(), instance(), instance()];
     const sealed = await Promise.all(instances.map(({ sealer }) => sealer.seal(token, binding)));
 
-    const stored = await rows();
-    expect(stored).toHaveLength(1);
-    expect(stored[0]).toMatchObject({ partitionKey: 'dek', rowKey: generationIdOf(kekId), kekId });
-    expect(Buffer.from(stored[0]!.wrappedKey, 'base64url')).toHaveLength(256);
     for (const value of sealed) {
       expect(value.startsWith(`s1.${generationIdOf(kekId)}.`)).toBe(true);
       for (const { sealer } of instances) expect(await sealer.open(value, binding)).toBe(token);
     }
-    expect(logs.filter(({ event }) => event.event === 'token_sealing_key_created')).toHaveLength(1);
+    const adopted = logs.filter(({ event }) => event.event === 'token_sealing_key_adopted');
+    expect(adopted).toHaveLength(3);
+    const fingerprints = new Set(adopted.map(({ event }) => event.fingerprint));
+    expect(fingerprints.size).toBe(1);
+    expect([...fingerprints][0]).toMatch(/^[0-9a-f]{16}$/);
+    expect(adopted[0]!.event.generation).toBe(generationIdOf(kekId));
   });
 
-  it('lets a later instance open what an earlier one sealed, unwrapping the data key once', async () => {
+  it('lets a later instance open what an earlier one sealed, deriving the data key once', async () => {
     vault.createKey(keyName);
     const sealed = await instance().sealer.seal(token, binding);
 
@@ -84,8 +77,12 @@ describe('KeyVaultKeyRing: envelope encryption through the real Key Vault SDK, t
     for (let i = 0; i < 20; i++) expect(await later.sealer.open(sealed, binding)).toBe(token);
     expect(await later.sealer.seal(token, binding)).toMatch(/^s1\./);
     const after = vault.stats();
-    expect(after.unwrapKey - before.unwrapKey).toBe(1);
-    expect(after.wrapKey - before.wrapKey).toBe(0);
+    expect(after.sign - before.sign).toBe(1);
+  });
+
+  it('derives nothing from a key whose key_ops leave out sign: sharing stays off', async () => {
+    vault.createKey(keyName, ['wrapKey', 'unwrapKey']);
+    await expect(instance().sealer.seal(token, binding)).rejects.toBeInstanceOf(TokenSealingUnavailableError);
   });
 
   it('rotates with the Key Vault key: a new version brings a new generation, older values open until their version is disabled', async () => {
@@ -104,7 +101,6 @@ describe('KeyVaultKeyRing: envelope encryption through the real Key Vault SDK, t
     await expect
       .poll(() => running.sealer.seal(token, binding))
       .toMatch(new RegExp(`^s1\\.${generationIdOf(secondVersion)}\\.`));
-    expect(await rows()).toHaveLength(2);
 
     const fresh = instance();
     const sealedNew = await fresh.sealer.seal(token, binding);
@@ -143,35 +139,65 @@ describe('KeyVaultKeyRing: envelope encryption through the real Key Vault SDK, t
     expect(warnings.map(({ event }) => event.reason)).toContain('HTTP 403 Forbidden');
     for (const { event } of warnings) expect(JSON.stringify(event)).not.toMatch(/bearer|eyJ/i);
 
+    // After the pause the vault is asked again in the background; requests go without sharing until it answers.
     now += 30_000;
-    expect(await cut.sealer.seal(token, binding)).toMatch(/^s1\./);
+    await expect
+      .poll(() => cut.sealer.seal(token, binding).catch((error: Error) => error.name))
+      .toMatch(/^s1\./);
     expect(await cut.sealer.open(sealed, binding)).toBe(token);
   });
 
-  it('refuses a data key row that names another vault, without sending that vault anything', async () => {
-    vault.createKey(keyName);
-    const attacker = await startKeyVaultEmulator({ tlsDir: path.dirname(inject('emulatorCaCertPath')) });
+  it('keeps a hanging vault inside the request budget: the first request waits maxRequestWaitMs at most, later ones not at all (issue 19, point 7)', async () => {
+    // A vault that accepts connections and never answers, not even the TLS handshake.
+    const sockets: Socket[] = [];
+    const hanging = createServer((socket) => sockets.push(socket));
+    hanging.listen(0, '127.0.0.1');
+    await once(hanging, 'listening');
+    const { port } = hanging.address() as AddressInfo;
+    let now = Date.now();
+    const { sealer } = instance({
+      keyUrl: `https://127.0.0.1:${port}/keys/${keyName}`,
+      clock: () => now,
+      maxRequestWaitMs: 300,
+      operationTimeoutMs: 1_000,
+      retryAfterFailureMs: 30_000,
+    });
     try {
-      const foreignKek = attacker.createKey(keyName);
-      const id = generationIdOf(foreignKek);
-      await instance().sealer.seal(token, binding); // creates the table
-      await table.createEntity({
-        partitionKey: 'dek',
-        rowKey: id,
-        kekId: foreignKek,
-        wrappedKey: randomBytes(256).toString('base64url'),
-        algorithm: 'RSA-OAEP-256',
-        createdAt: new Date().toISOString(),
-      });
-      const forged = `s1.${id}.${randomBytes(60).toString('base64url')}`;
-      expect(await instance().sealer.open(forged, binding)).toBeUndefined();
-      expect(attacker.stats()).toMatchObject({ challenge: 0, getKey: 0, unwrapKey: 0 });
+      let started = performance.now();
+      await expect(sealer.seal(token, binding)).rejects.toBeInstanceOf(TokenSealingUnavailableError);
+      const firstWait = performance.now() - started;
+      expect(firstWait).toBeLessThan(1_000);
+      // The resolution goes on in the background until its own budget ends, then counts as a failure.
+      await expect
+        .poll(() => logs.some(({ event }) => event.event === 'token_sealing_key_unavailable'))
+        .toBe(true);
+      const connections = sockets.length;
+
+      now += 30_000;
+      started = performance.now();
+      await expect(sealer.seal(token, binding)).rejects.toBeInstanceOf(TokenSealingUnavailableError);
+      const laterWait = performance.now() - started;
+      expect(laterWait).toBeLessThan(100);
+      // It did ask again, in the background.
+      await expect.poll(() => sockets.length).toBeGreaterThan(connections);
       expect(
-        logs.some(({ event }) => event.event === 'token_sealing_key_unavailable' && event.generation === id),
-      ).toBe(true);
+        await sealer.open(`s1.${'a'.repeat(32)}.${randomBytes(60).toString('base64url')}`, binding),
+      ).toBeUndefined();
     } finally {
-      await attacker.close();
+      for (const socket of sockets) socket.destroy();
+      hanging.close();
     }
+  });
+
+  it('asks the vault nothing for a sealed value whose generation is not a key version', async () => {
+    vault.createKey(keyName);
+    const { sealer } = instance();
+    await sealer.seal(token, binding);
+    const before = vault.stats();
+    for (const id of ['AAAAAAAAAAA', 'dev', '0123456789ABCDEF0123456789ABCDEF', `${'0'.repeat(31)}/`]) {
+      expect(await sealer.open(`s1.${id}.${randomBytes(60).toString('base64url')}`, binding)).toBeUndefined();
+    }
+    expect(vault.stats()).toEqual(before);
   });
 
   it('answers undefined for a generation that does not exist, and for the development key’s values', async () => {
@@ -179,7 +205,7 @@ describe('KeyVaultKeyRing: envelope encryption through the real Key Vault SDK, t
     const { sealer } = instance();
     await sealer.seal(token, binding);
     expect(
-      await sealer.open(`s1.AAAAAAAAAAA.${randomBytes(60).toString('base64url')}`, binding),
+      await sealer.open(`s1.${'0'.repeat(32)}.${randomBytes(60).toString('base64url')}`, binding),
     ).toBeUndefined();
     expect(await sealer.open(`s1.dev.${randomBytes(60).toString('base64url')}`, binding)).toBeUndefined();
   });
