@@ -17,6 +17,8 @@ import { isLoopbackHost, LOOPBACK_HOST_REQUIRED } from './loopback-host.js';
 const HOST_MAX_BODY_BYTES = 1024 * 1024;
 /** How much of an over-limit body the host reads and discards so that its 413 is read before the close. */
 const HOST_DRAIN_MAX_BYTES = 16 * 1024 * 1024;
+/** How long an over-limit body may pause before the host stops reading it and answers. */
+const HOST_DRAIN_IDLE_MS = 1_000;
 const ROUTE_PREFIX = '/api';
 /** Methods the fetch-style HttpRequest cannot represent (it throws); the host answers them without a handler. */
 const UNREPRESENTABLE_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
@@ -109,30 +111,45 @@ function checkedUrl(
 /**
  * The request body, or what happened to an over-limit one. An over-limit body is still read to its end and thrown
  * away, up to HOST_DRAIN_MAX_BYTES (`drained`): a connection closed on unread bytes makes the kernel send a reset,
- * which can reach a client still sending before it reads the 413.
+ * which can reach a client still sending before it reads the 413. A client that stops sending an over-limit body for
+ * HOST_DRAIN_IDLE_MS is waiting for the answer, so it gets it then.
  */
 function readBody(request: IncomingMessage): Promise<Buffer | { tooLarge: { drained: boolean } }> {
   return new Promise((resolve, reject) => {
-    if (Number(request.headers['content-length'] ?? 0) > HOST_DRAIN_MAX_BYTES) {
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > HOST_DRAIN_MAX_BYTES) {
       resolve({ tooLarge: { drained: false } });
       return;
     }
     const chunks: Buffer[] = [];
     let total = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const stopReading = () => {
+      clearTimeout(idle);
+      request.off('data', onData);
+      request.pause();
+      resolve({ tooLarge: { drained: false } });
+    };
+    const watchIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(stopReading, HOST_DRAIN_IDLE_MS);
+    };
     const onData = (chunk: Buffer) => {
       total += chunk.byteLength;
       if (total <= HOST_MAX_BODY_BYTES) chunks.push(chunk);
-      else if (total > HOST_DRAIN_MAX_BYTES) {
-        request.off('data', onData);
-        request.pause();
-        resolve({ tooLarge: { drained: false } });
-      }
+      else if (total > HOST_DRAIN_MAX_BYTES) stopReading();
+      else watchIdle();
     };
+    if (declared > HOST_MAX_BODY_BYTES) watchIdle();
     request.on('data', onData);
-    request.once('end', () =>
-      resolve(total > HOST_MAX_BODY_BYTES ? { tooLarge: { drained: true } } : Buffer.concat(chunks)),
-    );
-    request.once('error', reject);
+    request.once('end', () => {
+      clearTimeout(idle);
+      resolve(total > HOST_MAX_BODY_BYTES ? { tooLarge: { drained: true } } : Buffer.concat(chunks));
+    });
+    request.once('error', (error) => {
+      clearTimeout(idle);
+      reject(error);
+    });
   });
 }
 

@@ -1,5 +1,5 @@
 import type { HttpRequest } from '@azure/functions';
-import type { Step } from './pipeline.js';
+import type { Settings } from '../settings.js';
 import { ProblemError } from './problem.js';
 
 /** Methods that change nothing (RFC 9110, 9.2.1): a browser may send them anywhere; they are left alone. */
@@ -24,11 +24,11 @@ const SIMPLE_CONTENT_TYPES = new Set([
  * these headers (server-to-server callers, curl) pass; in jwt mode credentials travel in Authorization, which a
  * cross-site page cannot set without a preflight, so the step does nothing there.
  */
-export const refuseCrossSiteRequests: Step = async (scope, next) => {
-  const { request, services } = scope;
-  if (services.settings.auth.mode !== 'easyauth' || SAFE_METHODS.has(request.method.toUpperCase())) {
-    return next();
-  }
+export function refuseCrossSiteRequests(
+  request: HttpRequest,
+  settings: Pick<Settings, 'auth' | 'cors'>,
+): void {
+  if (settings.auth.mode !== 'easyauth' || SAFE_METHODS.has(request.method.toUpperCase())) return;
   const mediaType = request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
   if (mediaType !== undefined && SIMPLE_CONTENT_TYPES.has(mediaType)) {
     throw new ProblemError(
@@ -38,7 +38,7 @@ export const refuseCrossSiteRequests: Step = async (scope, next) => {
     );
   }
   const origin = request.headers.get('origin');
-  const trusted = origin !== null && isTrustedOrigin(origin, request, services.settings.cors);
+  const trusted = origin !== null && isTrustedOrigin(origin, request, settings.cors);
   if (origin !== null && !trusted) {
     throw new ProblemError('forbidden', 'Requests from this origin may not change anything here.', {
       reason: 'cross_site_origin',
@@ -49,8 +49,7 @@ export const refuseCrossSiteRequests: Step = async (scope, next) => {
       reason: 'cross_site_fetch',
     });
   }
-  return next();
-};
+}
 
 /**
  * This service's own origin (as the request reached it), or one that CORS lets in after a preflight: listed in

@@ -96,6 +96,11 @@ const limitBodySize: Step = async (scope, next) => {
   return next();
 };
 
+const refuseCrossSite: Step = async (scope, next) => {
+  refuseCrossSiteRequests(scope.request, scope.services.settings);
+  return next();
+};
+
 /** Credentials that did not pass: a 401, or the 403 insufficient_scope below. */
 const credentialsRefused = (error: unknown) =>
   error instanceof AuthenticationError ||
@@ -143,7 +148,7 @@ export function authenticated<S extends PipelineServices>(
     ({ cors, userLimit }) => [
       cors,
       limitBodySize,
-      refuseCrossSiteRequests,
+      refuseCrossSite,
       authenticate,
       ...afterAuthentication,
       userLimit,
