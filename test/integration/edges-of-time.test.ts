@@ -11,9 +11,10 @@ import { startStorageRelay } from '../support/storage-relay.js';
  * paused (SIGSTOP/SIGCONT), ACS slower than the request budget (the emulator's latency), erasure while requests are
  * in flight, one clock shifted (libfaketime), a hot user, and a revoke whose store writes are lost (a relay in front
  * of Azurite). Each test prints the figure it measured. The request budget is 2 s here (REQUEST_TIMEOUT_MS), so
- * "slower than the budget" takes seconds, not tens of seconds.
+ * "slower than the budget" takes seconds, not tens of seconds; EDGES_BUDGET_MS=10000 (with a longer --testTimeout)
+ * runs the same scenarios at the production default's scale, as issue 18 measured them.
  */
-const BUDGET_MS = 2_000;
+const BUDGET_MS = Number(process.env.EDGES_BUDGET_MS ?? 2_000);
 const FAKETIME_LIBRARY = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 let cluster: Cluster;
 let run = 0;
