@@ -69,15 +69,16 @@ describe('npm start with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     expect(response.status).toBe(200);
     const { token } = (await response.json()) as { token: string };
 
-    // The batch goes out on the exporter's schedule; the request is complete once its ACS and Table spans arrived.
+    // The batches go out on the exporter's schedule, and the server span ends last, so it may come in a later batch
+    // than its children: the trace is complete once its ACS and Table spans and its server span arrived.
+    const inTrace = (spans: ReceivedSpan[]) => spans.filter((span) => span.traceId === traceId);
     const namespacesOf = (spans: ReceivedSpan[]) =>
-      new Set(
-        spans.filter((span) => span.traceId === traceId).map((span) => span.attributes['az.namespace']),
-      );
+      new Set(inTrace(spans).map((span) => span.attributes['az.namespace']));
     await receiver.waitFor(
       (spans) =>
         namespacesOf(spans).has('Microsoft.Communication') &&
-        namespacesOf(spans).has('Microsoft.Data.Tables'),
+        namespacesOf(spans).has('Microsoft.Data.Tables') &&
+        inTrace(spans).some((span) => span.kind === SPAN_KIND.server),
     );
     const trace = receiver.spans.filter((span) => span.traceId === traceId);
     const server = trace.find((span) => span.kind === SPAN_KIND.server);
