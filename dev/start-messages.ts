@@ -81,6 +81,8 @@ export function failedBox(message: string): string {
 
 export interface BannerFacts {
   api: string;
+  /** Every instance's API, when more than one runs. */
+  instances?: string[];
   emulatorEndpoint?: string;
   issuer?: { url: string; audience: string };
   demoLine?: string;
@@ -97,6 +99,9 @@ export function banner(facts: BannerFacts): string {
     '',
     `ACS token service listening on ${api}`,
     `  POST ${api}/token    GET ${api}/token?scopes=chat,voip    GET ${api}/health`,
+    ...(facts.instances
+      ? [`  ${facts.instances.length} instances, one emulator and one store: ${facts.instances.join('  ')}`]
+      : []),
     facts.emulatorEndpoint
       ? `  ACS emulator (in-process, no Azure account): ${facts.emulatorEndpoint}`
       : '  ACS: the configured Communication Services resource',

@@ -12,6 +12,7 @@ import {
   startAzuriteTable,
   usesDevelopmentStorage,
 } from './azurite.js';
+import { parseCliFlags } from './cli-flags.js';
 import { type DemoServer, demoBannerLine, startDemoServer } from './demo-server.js';
 import { type DevIssuer, startDevIssuer } from './dev-issuer.js';
 import { type RunningEmulator, startEmulator } from './emulator/index.js';
@@ -68,7 +69,10 @@ async function listening<T>(setting: PortSetting, port: number, start: () => Pro
 }
 
 export interface Development {
+  /** The first instance of the service. */
   host: LocalHost;
+  /** Every instance, the first included: they share the emulator, the identity provider and the store. */
+  hosts: LocalHost[];
   emulator?: RunningEmulator;
   issuer?: DevIssuer;
   /** The browser demo (docs/running-locally.md), on its own origin; only with the development identity provider. */
@@ -127,10 +131,14 @@ export async function startDevelopment(options: {
   demoPort?: number;
   /** The development identity provider's port; default 0 (a free port). */
   issuerPort?: number;
+  /** How many instances of the service to run, as Azure scales out; default 1. */
+  instances?: number;
 }): Promise<Development> {
+  const instances = options.instances ?? 1;
   const known = new Set<string>(Object.keys(settingsSchema.shape));
   const env: Record<string, string | undefined> = { ...readLocalSettings(options.settingsDir) };
   for (const [name, value] of Object.entries(options.env)) if (value !== undefined) env[name] = value;
+  if (instances > 1) shareTheStore(env);
 
   const started: { close(): Promise<void> }[] = [];
   const stopAll = async () => {
@@ -182,18 +190,24 @@ export async function startDevelopment(options: {
       started.push({ close: () => running.stop() });
     }
 
-    // Before the host: closed after it (in reverse), so the last requests' spans are exported.
+    // Before the hosts: closed after them (in reverse), so the last requests' spans are exported.
     const telemetry = await startTelemetry(settings);
     if (telemetry) started.push({ close: () => telemetry.shutdown() });
 
-    const host = await listening('PORT', options.port, () =>
-      startLocalHost({ port: options.port, host: '127.0.0.1', env: settings }),
-    );
-    started.push(host);
+    const hosts: LocalHost[] = [];
+    for (const port of instancePorts(options.port, instances)) {
+      const host = await listening('PORT', port, () =>
+        startLocalHost({ port, host: '127.0.0.1', env: settings }),
+      );
+      started.push(host);
+      hosts.push(host);
+    }
+    const host = hosts[0]!;
     serviceUrl = `http://localhost:${host.port}`;
 
     const text = banner({
       api: `${serviceUrl}/api`,
+      ...(hosts.length > 1 ? { instances: hosts.map(({ port }) => `http://localhost:${port}/api`) } : {}),
       ...(emulator ? { emulatorEndpoint: emulator.endpoint } : {}),
       ...(issuer ? { issuer: { url: issuer.issuer, audience: issuer.audience } } : {}),
       ...(demo ? { demoLine: demoBannerLine(demo, env.APP_CORS_ALLOWED_ORIGINS) } : {}),
@@ -206,6 +220,7 @@ export async function startDevelopment(options: {
       : undefined;
     return {
       host,
+      hosts,
       ...(emulator ? { emulator } : {}),
       ...(issuer ? { issuer } : {}),
       ...(demo ? { demo } : {}),
@@ -217,6 +232,24 @@ export async function startDevelopment(options: {
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * Instances must share one store, or each keeps its own mappings and a user gets one identity per instance: with no
+ * storage setting they share development storage (Azurite, started once); the memory store cannot be shared.
+ */
+function shareTheStore(env: Record<string, string | undefined>): void {
+  if ((env.IDENTITY_STORE ?? '').trim() === 'memory')
+    throw new Error(
+      '--instances needs a store they share: IDENTITY_STORE=memory gives each instance its own',
+    );
+  const storage = ['IDENTITY_STORE_CONNECTION_STRING', 'AzureWebJobsStorage', 'IDENTITY_STORE_ENDPOINT'];
+  if (!storage.some((name) => isSet(env, name))) env.AzureWebJobsStorage = 'UseDevelopmentStorage=true';
+}
+
+/** The instances' ports: PORT, then PORT+10, PORT+20... (clear of the demo's and the provider's); all free with 0. */
+export function instancePorts(port: number, instances: number): number[] {
+  return Array.from({ length: instances }, (_, index) => (port === 0 ? 0 : port + 10 * index));
 }
 
 function portFrom(value: string | undefined): number {
@@ -254,10 +287,36 @@ function whenOrphaned(stop: () => void): void {
   }, 500).unref();
 }
 
+const usage = `Usage: npm start -- [options]
+
+Runs the service with everything it needs that is not configured (docs/running-locally.md).
+
+Options:
+  --instances N   run N instances of the service (default 1) on PORT, PORT+10, PORT+20...: one ACS emulator, one
+                  identity provider and one store (Azurite, unless a storage setting names another) for all
+  -h, --help      show this help`;
+
+const flagsSchema = z.object({
+  instances: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(10))
+    .default(1),
+  help: z.boolean().default(false),
+});
+
 async function main() {
+  const { instances } = parseCliFlags(
+    process.argv.slice(2),
+    { instances: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    flagsSchema,
+    usage,
+  );
   const port = portFrom(process.env.PORT);
   const starting = startDevelopment({
     port,
+    instances,
     demoPort: companionPortFrom('DEMO_PORT', port, 1),
     issuerPort: companionPortFrom('DEV_ISSUER_PORT', port, 2),
     env: process.env,

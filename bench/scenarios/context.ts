@@ -107,25 +107,34 @@ const PREWARM_CONCURRENCY = 10;
  */
 export const WARM_UP_REQUESTS = 20;
 
+/** A 503 (Retry-After) is the service's "try again" on a busy machine: pre-warming retries it, as a client does. */
+const PREWARM_ATTEMPTS = 5;
+
 /**
  * Sends one token request per caller (a bearer token, or undefined for none), a few at a time; throws unless every
- * answer is 200.
+ * answer is 200 (after retrying 503s).
  */
 export async function prewarm(url: string, tokens: readonly (string | undefined)[]): Promise<void> {
   let next = 0;
+  const ask = async (token: string | undefined) => {
+    const response = await fetch(`${url}/api/token`, {
+      method: 'POST',
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        'content-type': 'application/json',
+      },
+      body: TOKEN_REQUEST_BODY,
+    });
+    await response.arrayBuffer();
+    return response.status;
+  };
   const worker = async () => {
     while (next < tokens.length) {
       const token = tokens[next++];
-      const response = await fetch(`${url}/api/token`, {
-        method: 'POST',
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          'content-type': 'application/json',
-        },
-        body: TOKEN_REQUEST_BODY,
-      });
-      await response.arrayBuffer();
-      if (response.status !== 200) throw new Error(`pre-warming answered ${response.status}`);
+      let status = await ask(token);
+      for (let attempt = 1; status === 503 && attempt < PREWARM_ATTEMPTS; attempt++)
+        status = await ask(token);
+      if (status !== 200) throw new Error(`pre-warming answered ${status}`);
     }
   };
   await Promise.all(Array.from({ length: PREWARM_CONCURRENCY }, worker));

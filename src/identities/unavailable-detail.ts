@@ -14,7 +14,7 @@ export function storeUnavailableDetail(store: Settings['store']): string {
   if (local === undefined) return 'The identity store (Azure Table Storage) is unavailable. Retry later.';
   return (
     `The identity store (Azure Table Storage at ${local}, table ${store.tableName}) is unavailable. ` +
-    'Azurite is expected there: start it with npx azurite-table --inMemoryPersistence, or let npm start start it.'
+    'Azurite is expected there: start it with npm run azurite, or let npm start start it.'
   );
 }
 

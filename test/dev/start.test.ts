@@ -4,13 +4,19 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import {
   answersOn,
   DEVELOPMENT_STORAGE_TABLE_HOST,
   DEVELOPMENT_STORAGE_TABLE_PORT,
 } from '../../dev/azurite.js';
-import { DEV_ADMIN_ROLE, PortTakenError, readLocalSettings, startDevelopment } from '../../dev/start.js';
+import {
+  DEV_ADMIN_ROLE,
+  instancePorts,
+  PortTakenError,
+  readLocalSettings,
+  startDevelopment,
+} from '../../dev/start.js';
 import { freePort, startAzurite } from '../support/azurite.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -290,6 +296,13 @@ describe('startDevelopment', () => {
   });
 });
 
+describe('instancePorts', () => {
+  it('puts instances ten ports apart, clear of the demo (PORT+1) and the identity provider (PORT+2)', () => {
+    expect(instancePorts(7071, 3)).toEqual([7071, 7081, 7091]);
+    expect(instancePorts(0, 2)).toEqual([0, 0]);
+  });
+});
+
 describe('npm start with development storage', () => {
   it('starts Azurite when nothing answers on 127.0.0.1:10002, keeps the mappings there, and stops it on close', async () => {
     expect(
@@ -336,6 +349,30 @@ describe('npm start with development storage', () => {
     } finally {
       await azurite.stop();
     }
+  });
+
+  it('with several instances and no storage setting, shares development storage (one Azurite) instead of memory', async () => {
+    expect(
+      await answersOn(DEVELOPMENT_STORAGE_TABLE_HOST, DEVELOPMENT_STORAGE_TABLE_PORT),
+      'this test needs port 10002 free',
+    ).toBe(false);
+    const dev = await startDevelopment({ port: 0, instances: 2, env: {}, settingsDir: settingsDir() });
+    try {
+      expect(dev.azurite?.port).toBe(DEVELOPMENT_STORAGE_TABLE_PORT);
+      expect(dev.hosts).toHaveLength(2);
+      for (const host of dev.hosts)
+        expect(host.services.ready && host.services.services.settings.store.kind).toBe('table');
+    } finally {
+      await dev.close();
+    }
+    await expect(
+      startDevelopment({
+        port: 0,
+        instances: 2,
+        env: { IDENTITY_STORE: 'memory' },
+        settingsDir: settingsDir(),
+      }),
+    ).rejects.toThrow('IDENTITY_STORE=memory gives each instance its own');
   });
 
   it('answers a 503 naming the local store and that Azurite is expected, when a loopback store does not answer', async () => {
@@ -453,6 +490,47 @@ describe('npm start', () => {
         },
       )
       .toBe(false);
+  });
+
+  it('--instances 2 runs two instances on one emulator and one store: alice has one identity and one token on both', async () => {
+    // The run's Azurite, a table of this test's own: one Azurite start less on a busy machine.
+    const child = start(TSX, [START, '--instances', '2'], {
+      cwd: settingsDir(),
+      env: {
+        PORT: '0',
+        IDENTITY_STORE_CONNECTION_STRING: inject('azuriteConnectionString'),
+        IDENTITY_TABLE_NAME: `Instances${Date.now()}`,
+      },
+    });
+    const banner = await watch(child).until(/Try the admin routes/);
+    const apis = /2 instances, one emulator and one store: (.+)/
+      .exec(banner)![1]!
+      .trim()
+      .split(/\s+/)
+      .map((api) => api.replace('localhost', '127.0.0.1'));
+    expect(new Set(apis).size).toBe(2);
+    const alice = await mint(bannerCommands(banner).mint.TOKEN!);
+    const answers = [];
+    for (const api of apis) {
+      const response = await tokenRequest(api, alice);
+      expect(response.status).toBe(200);
+      answers.push((await response.json()) as { user: { communicationUserId: string }; token: string });
+    }
+    expect(new Set(answers.map((answer) => answer.user.communicationUserId)).size).toBe(1);
+    // The token the first instance issued, handed back by the other: they read one row in one store.
+    expect(new Set(answers.map((answer) => answer.token)).size).toBe(1);
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    expect((await exited)[0]).toBe(0);
+  });
+
+  it('refuses a bad --instances with the usage, exit code 2', async () => {
+    const child = start(TSX, [START, '--instances', 'many'], { cwd: settingsDir(), env: { PORT: '0' } });
+    const output = watch(child);
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(2);
+    expect(output.output()).toContain('--instances: must be a whole number');
+    expect(output.output()).toContain('Usage: npm start -- [options]');
   });
 
   it('names the PORT setting when the port is taken, and exits', async () => {

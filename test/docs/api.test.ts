@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { problemTypes } from '../../src/http/problem.js';
 import { routes } from '../../src/routes.js';
 
 const API_DOC = path.resolve(import.meta.dirname, '../../docs/api.md');
@@ -21,5 +22,14 @@ describe('docs/api.md', () => {
       );
     expect(operations.length).toBeGreaterThan(0);
     expect(operations.filter((operation) => !headings.has(operation))).toEqual([]);
+  });
+
+  it('lists every problem the service can answer in the error table, with its status', async () => {
+    const api = await readFile(API_DOC, 'utf8');
+    const rows = new Set(
+      [...api.matchAll(/^\| (\d{3}) +\| `([a-z-]+)` +\|/gm)].map((match) => `${match[1]} ${match[2]}`),
+    );
+    const problems = Object.entries(problemTypes).map(([type, { status }]) => `${status} ${type}`);
+    expect(problems.filter((problem) => !rows.has(problem))).toEqual([]);
   });
 });

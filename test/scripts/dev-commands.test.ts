@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,8 +51,39 @@ async function stop(child: ChildProcess) {
 }
 
 describe('npm run start:func', () => {
-  it('builds the bundle before Core Tools starts the host', () => {
-    expect(scripts['start:func']).toBe('npm run build && func start');
+  it('checks for Core Tools, then builds the bundle before Core Tools starts the host', () => {
+    expect(scripts['start:func']).toBe('tsx scripts/require-func.ts && npm run build && func start');
+  });
+
+  /** The check run as the script runs it, with PATH holding only `directory`. */
+  async function requireFunc(directory: string) {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/require-func.ts'], {
+      env: { PATH: directory },
+    });
+    children.push(child);
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = await once(child, 'exit');
+    return { code, stderr };
+  }
+
+  it('names Core Tools and how to install it when func is not on PATH, before anything is built', async () => {
+    const empty = await mkdtemp(path.join(tmpdir(), 'no-func-'));
+    temporary.push(empty);
+    const { code, stderr } = await requireFunc(empty);
+    expect(code).toBe(1);
+    expect(stderr).toContain('needs Azure Functions Core Tools (the `func` command), which is not on PATH');
+    expect(stderr).toContain('npm install --global azure-functions-core-tools@4');
+    expect(stderr).toContain('npm start');
+  });
+
+  it('passes when an executable func is on PATH', async () => {
+    const withFunc = await mkdtemp(path.join(tmpdir(), 'func-'));
+    temporary.push(withFunc);
+    await writeFile(path.join(withFunc, 'func'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(await requireFunc(withFunc)).toEqual({ code: 0, stderr: '' });
   });
 });
 
@@ -66,6 +97,26 @@ describe('npm run azurite', () => {
       '10001',
       '10002',
     ]);
+  });
+
+  it('sends no telemetry and keeps its data on disk, so mappings outlive a restart', () => {
+    const args = scripts.azurite!.split(/\s+/);
+    expect(args).toContain('--disableTelemetry');
+    expect(args).not.toContain('--inMemoryPersistence');
+  });
+
+  it('is the one way the docs and the service tell a developer to start Azurite', async () => {
+    const texts = await Promise.all(
+      [
+        'README.md',
+        ...(await readdir('docs')).map((name) => `docs/${name}`),
+        'src/identities/unavailable-detail.ts',
+      ]
+        .filter((file) => /\.(md|ts)$/.test(file))
+        .map(async (file) => ({ file, text: await readFile(file, 'utf8') })),
+    );
+    const npxAzurite = texts.filter(({ text }) => /npx azurite/.test(text)).map(({ file }) => file);
+    expect(npxAzurite).toEqual([]);
   });
 
   it('runs with exactly those flags under the installed Azurite, all three services up', async () => {

@@ -16,7 +16,7 @@ describe('storeUnavailableDetail', () => {
     );
     expect(detail).toBe(
       'The identity store (Azure Table Storage at http://127.0.0.1:10002/devstoreaccount1, table AcsIdentities) is unavailable. ' +
-        'Azurite is expected there: start it with npx azurite-table --inMemoryPersistence, or let npm start start it.',
+        'Azurite is expected there: start it with npm run azurite, or let npm start start it.',
     );
   });
 
