@@ -157,7 +157,9 @@ ${measurements.length > 0 ? measurements.join('\n') : '- (none recorded)'}
 - **Requests sent**: requests the service logged (one \`request\` line each) during that file, its own hosts included.
 - **Rejected (4xx)** and **ACS calls by rejected requests**: from the service's own request log lines (\`acsCalls\`),
   cross-checked in every attack and escalation test by the emulator's counters (\`GET /emulator/stats\`) before and
-  after. A Teams exchange that ACS itself refuses is ACS's verdict, not a rejected request, and is not counted.
+  after. A Teams exchange that ACS itself refuses is ACS's verdict, not a rejected request, and is not counted; nor is
+  a token request an erase overtook (404 \`erased_meanwhile\`): it was served, and the identity it created was
+  deleted again.
 - **Unexpected 5xx**: any 5xx answer except a 503 with \`Retry-After\` while faults are injected (ACS failing,
   throttling or hanging; the store or the issuer down), which is the expected answer there.
 - **Duplicates / orphans**: after each concurrency burst the emulator's active identities
