@@ -35,6 +35,14 @@ module.exports = {
       to: { path: [REQUEST_PATH, OPERATIONS, ROOT, '^src/app-services[.]ts$'] },
     },
     {
+      name: 'adapters-take-their-own-options',
+      comment:
+        'Shared helpers and adapters declare the options they take; only the composition root maps settings onto them.',
+      severity: 'error',
+      from: { path: [SHARED, ADAPTERS] },
+      to: { path: '^src/settings[.]ts$' },
+    },
+    {
       name: 'request-path-below-operations',
       comment: 'The pipeline, routing and OpenAPI never import an operation or the composition root.',
       severity: 'error',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { acsScopeSchema } from './acs/scopes.js';
+import { ANY_TENANT, TENANT_ID, TENANT_PLACEHOLDER } from './caller/issuers.js';
 import { allowedOriginsSchema, platformAllowedOriginsSchema } from './http/cors-origins.js';
 import { isLoopbackUrl } from './shared/loopback.js';
 import { scopesByRoleSchema } from './tokens/scope-policy.js';
@@ -123,12 +124,6 @@ const storageConnectionString = z
     return parts.get('defaultendpointsprotocol')?.toLowerCase() !== 'http' && parts.has('accountname');
   }, 'must be a storage connection string using https (plain http is allowed for loopback addresses only)');
 
-/** Where an AUTH_ISSUERS issuer (or its jwksUri) carries the token's tenant: Entra's multi-tenant issuer form. */
-export const TENANT_PLACEHOLDER = '{tenantid}';
-/** `"tenants": ["*"]`: any tenant, said explicitly (logged as a warning at start-up). */
-export const ANY_TENANT = '*';
-/** An Entra tenant id (`tid`): a GUID. */
-export const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EXAMPLE_TENANT = '00000000-0000-0000-0000-000000000000';
 
 /** An issuer or key-set URL that may carry {tenantid} once, in its path, and is a secure URL with it filled in. */

@@ -6,9 +6,10 @@ import {
 } from '@azure/communication-identity';
 import type { TokenCredential } from '@azure/identity';
 import { requireCredential } from '../shared/credential.js';
+import { AcsUnavailableError } from '../shared/errors.js';
 import { isLoopbackUrl } from '../shared/loopback.js';
 import type { AcsAttempt, AcsUsage } from '../telemetry.js';
-import { AcsUnavailableError, isTransientFailure, toAcsError } from './errors.js';
+import { isTransientFailure, toAcsError } from './errors.js';
 import type { AcsScope } from './scopes.js';
 
 /** How the app reaches ACS: an access key in a connection string, or an endpoint with the managed identity. */

@@ -1,30 +1,4 @@
-/** ACS throttled, was unavailable or did not answer within the request's time budget: the client should retry. */
-export class AcsUnavailableError extends Error {
-  override readonly name = 'AcsUnavailableError';
-  readonly code = 'ERR_ACS_UNAVAILABLE';
-
-  constructor(
-    readonly reason: string,
-    readonly retryAfterSeconds: number,
-  ) {
-    super(reason);
-  }
-}
-
-/** ACS refused or failed the call in a way a retry will not fix (bad credentials, unexpected answer). */
-export class AcsFailureError extends Error {
-  override readonly name = 'AcsFailureError';
-  readonly code = 'ERR_ACS_FAILURE';
-
-  constructor(
-    readonly reason: string,
-    readonly statusCode: number | undefined,
-    /** ACS's own error code (`IdentityNotFound`...). */
-    readonly acsCode: string | undefined,
-  ) {
-    super(reason);
-  }
-}
+import { AcsFailureError, AcsUnavailableError } from '../shared/errors.js';
 
 /** The parts of `@azure/core-rest-pipeline`'s RestError this module reads. */
 interface RestErrorLike {

@@ -1,11 +1,6 @@
 import { z } from 'zod';
-import {
-  AuthenticationError,
-  type CallerValidator,
-  type Principal,
-  principalSchema,
-  userIdFromClaim,
-} from './principal.js';
+import { AuthenticationError } from '../shared/errors.js';
+import { type CallerValidator, type Principal, principalSchema, userIdFromClaim } from './principal.js';
 
 const OBJECT_ID_CLAIM = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
 const SCOPE_CLAIM = 'http://schemas.microsoft.com/identity/claims/scope';

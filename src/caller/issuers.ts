@@ -1,7 +1,27 @@
-import { ANY_TENANT, type IssuerEntry, TENANT_ID, TENANT_PLACEHOLDER } from '../settings.js';
+/** Where an AUTH_ISSUERS issuer (or its jwksUri) carries the token's tenant: Entra's multi-tenant issuer form. */
+export const TENANT_PLACEHOLDER = '{tenantid}';
+/** `"tenants": ["*"]`: any tenant, said explicitly (logged as a warning at start-up). */
+export const ANY_TENANT = '*';
+/** An Entra tenant id (`tid`): a GUID. */
+export const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** An issuer AUTH_MODE=jwt trusts (an AUTH_ISSUERS entry, or AUTH_ISSUER), with its user claim resolved. */
-export type TrustedIssuer = IssuerEntry & { userClaim: string };
+/**
+ * An issuer AUTH_MODE=jwt trusts (an AUTH_ISSUERS entry, or AUTH_ISSUER), with its user claim resolved. The settings
+ * schema (src/settings.ts) validates each entry; the composition root hands them over as they are.
+ */
+export interface TrustedIssuer {
+  /** The exact `iss`, or a template with TENANT_PLACEHOLDER once in its path. */
+  readonly issuer: string;
+  /** A token of this issuer must name one of them in `aud`. */
+  readonly audiences: readonly string[];
+  /** Default: OpenID discovery at `<issuer>/.well-known/openid-configuration`. */
+  readonly jwksUri?: string | undefined;
+  readonly userClaim: string;
+  /** The claim holding the caller's roles. Default: `roles`. */
+  readonly rolesClaim?: string | undefined;
+  /** For a template issuer: the allowed tenant ids (lower case), or ANY_TENANT. */
+  readonly tenants?: string | readonly string[] | undefined;
+}
 
 /** Why a token's `iss` and `tid` name no trusted issuer; for logs only, the client gets a plain 401. */
 export type IssuerRefusal =

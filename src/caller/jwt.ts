@@ -9,17 +9,11 @@ import {
   jwtVerify,
 } from 'jose';
 import { z } from 'zod';
+import { AuthenticationError, KeysUnavailableError } from '../shared/errors.js';
 import { isSecureOrLoopbackUrl } from '../shared/loopback.js';
 import { LruMap } from '../shared/lru-map.js';
 import { IssuerDirectory, type IssuerMatch, type TrustedIssuer } from './issuers.js';
-import {
-  AuthenticationError,
-  type CallerValidator,
-  KeysUnavailableError,
-  type Principal,
-  principalSchema,
-  userIdFromClaim,
-} from './principal.js';
+import { type CallerValidator, type Principal, principalSchema, userIdFromClaim } from './principal.js';
 
 /** Asymmetric algorithms only: `none` and HS* (which a public key could be abused to forge) never verify. */
 export const ALLOWED_ALGORITHMS = [

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuthenticationError } from '../shared/errors.js';
 
 /** The verified caller. `issuer` + `userId` identify the application user whose ACS identity is served. */
 export const principalSchema = z.object({
@@ -30,25 +31,6 @@ export function userIdFromClaim(value: string | undefined): string {
   if (value.trim().length === 0) throw new AuthenticationError('user_claim_blank', true);
   if (value.length > MAX_USER_ID_LENGTH) throw new AuthenticationError('user_claim_too_long', true);
   return value;
-}
-
-/** Authentication failed. `reason` is for logs only; clients get a generic 401. */
-export class AuthenticationError extends Error {
-  override readonly name = 'AuthenticationError';
-  readonly code = 'ERR_UNAUTHENTICATED';
-
-  constructor(
-    readonly reason: string,
-    readonly tokenSent: boolean,
-  ) {
-    super(reason);
-  }
-}
-
-/** The keys to verify a token could not be obtained at all (no cached keys and the issuer unreachable). */
-export class KeysUnavailableError extends Error {
-  override readonly name = 'KeysUnavailableError';
-  readonly code = 'ERR_CALLER_KEYS_UNAVAILABLE';
 }
 
 /** Decides who is calling, or throws AuthenticationError. */

@@ -1,10 +1,10 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
-import { AcsFailureError } from '../acs/errors.js';
 import { defineRoute, type Route, type Services, type UserScope } from '../app-services.js';
 import type { Inputs } from '../http/define-route.js';
 import { ProblemError } from '../http/problem.js';
+import { AcsFailureError } from '../shared/errors.js';
 
 /** Entra access tokens are a few KB; a far larger value is a mistake or an attack and never reaches ACS. */
 export const MAX_TEAMS_TOKEN_LENGTH = 8 * 1024;

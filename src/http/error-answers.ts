@@ -1,10 +1,16 @@
-import type { AcsFailureError, AcsUnavailableError } from '../acs/errors.js';
-import type { AuthenticationError, KeysUnavailableError } from '../caller/principal.js';
-import type { IdentityStoreUnavailableError } from '../identities/identity-store.js';
-import type { IdentityPendingError } from '../identities/provisioning.js';
 import { storeUnavailableDetail } from '../identities/unavailable-detail.js';
-import type { ErasedMeanwhileError, UserLimitExceededError } from '../identities/user-row.js';
 import type { Settings } from '../settings.js';
+import type {
+  AcsFailureError,
+  AcsUnavailableError,
+  AuthenticationError,
+  ErasedMeanwhileError,
+  IdentityPendingError,
+  IdentityStoreUnavailableError,
+  KeysUnavailableError,
+  TokenSealingUnavailableError,
+  UserLimitExceededError,
+} from '../shared/errors.js';
 import type { ProblemError, ProblemInit } from './problem.js';
 
 /** How an error ends a request: the problem answered, and the outcome and reason code the request log line gets. */
@@ -97,6 +103,16 @@ const answers = {
       detail: 'Your ACS identity was erased while this request ran. A new request creates a new one.',
     },
     outcome: 'erased_meanwhile',
+  }),
+  // Token reuse catches this one and keeps the token in memory instead; should it ever reach the pipeline, the key
+  // source is a dependency that is down for now, like the store.
+  ERR_SEALING_UNAVAILABLE: (_error: TokenSealingUnavailableError) => ({
+    problem: {
+      type: 'unavailable',
+      detail: 'Tokens cannot be sealed right now. Retry later.',
+      headers: { 'Retry-After': RETRY_AFTER_SECONDS },
+    },
+    outcome: 'sealing_unavailable',
   }),
 } satisfies Record<string, (error: never, settings: AnswerSettings) => ErrorAnswer>;
 

@@ -1,13 +1,9 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { AcsSession } from '../acs/client.js';
-import {
-  AuthenticationError,
-  type CallerValidator,
-  hasRequiredScope,
-  type Principal,
-} from '../caller/principal.js';
+import { type CallerValidator, hasRequiredScope, type Principal } from '../caller/principal.js';
 import type { Logger, LogLevel } from '../log.js';
 import type { Settings } from '../settings.js';
+import { AuthenticationError } from '../shared/errors.js';
 import { outcomeOf, requestLogLine } from '../telemetry.js';
 import { activeTraceId, inRequestSpan } from '../tracing/request-span.js';
 import { refuseOversizedBody } from './body.js';

@@ -1,11 +1,7 @@
 import type { TokenCredential } from '@azure/identity';
+import { IdentityStoreUnavailableError } from '../shared/errors.js';
 import { type TableConnection, tableClientFor } from '../shared/table-client.js';
-import {
-  type IdentityRecord,
-  type IdentityStore,
-  IdentityStoreUnavailableError,
-  type UserKey,
-} from './identity-store.js';
+import type { IdentityRecord, IdentityStore, UserKey } from './identity-store.js';
 import { MemoryIdentityStore } from './memory/memory-identity-store.js';
 import { TableIdentityStore } from './table/table-identity-store.js';
 

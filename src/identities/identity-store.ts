@@ -78,9 +78,6 @@ export interface IdentityStore {
   now(): number;
 }
 
-/** The store's one error: it could not be reached or failed (503, not 500). */
-export { IdentityStoreUnavailableError } from '../shared/errors.js';
-
 /** JSON of the pair keeps every (issuer, userId) distinct, whatever characters they hold. */
 export function userKeyOf(user: UserKey): string {
   return JSON.stringify([user.issuer, user.userId]);

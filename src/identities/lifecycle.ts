@@ -1,11 +1,6 @@
 import type { AcsSession } from '../acs/client.js';
-import { AcsFailureError } from '../acs/errors.js';
-import {
-  hasIdentity,
-  IdentityStoreUnavailableError,
-  type UserKey,
-  type Versioned,
-} from './identity-store.js';
+import { AcsFailureError, IdentityStoreUnavailableError } from '../shared/errors.js';
+import { hasIdentity, type UserKey, type Versioned } from './identity-store.js';
 import {
   generationOf,
   isClaim,

@@ -1,22 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AcsSession } from '../acs/client.js';
-import { AcsUnavailableError } from '../acs/errors.js';
 import { hashUser, type Logger } from '../log.js';
+import {
+  AcsUnavailableError,
+  ErasedMeanwhileError,
+  IdentityPendingError,
+  IdentityStoreUnavailableError,
+} from '../shared/errors.js';
 import type { TokenReuse } from '../tokens/token-reuse.js';
 import type { TokenGrant, TokenOrder } from '../tokens/tokens.js';
-import {
-  hasIdentity,
-  type IdentityRecord,
-  IdentityStoreUnavailableError,
-  type UserKey,
-  type Versioned,
-} from './identity-store.js';
+import { hasIdentity, type IdentityRecord, type UserKey, type Versioned } from './identity-store.js';
 import { isIdentityGone } from './lifecycle.js';
 import {
   claimFor,
   type Decision,
-  ErasedMeanwhileError,
   generationOf,
   isClaim,
   mappingFor,
@@ -55,12 +53,6 @@ export interface ProvisioningDependencies {
   /** Tokens kept for reuse; undefined when TOKEN_REUSE is off. */
   reuse: TokenReuse | undefined;
   timing?: ClaimTiming;
-}
-
-/** Another request is creating this user's identity and did not finish within this request's budget. */
-export class IdentityPendingError extends Error {
-  override readonly name = 'IdentityPendingError';
-  readonly code = 'ERR_IDENTITY_PENDING';
 }
 
 /** Time kept back from the request's budget for the answer, once waiting for a create gives up. */

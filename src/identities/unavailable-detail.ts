@@ -1,6 +1,6 @@
-import type { Settings } from '../settings.js';
 import { isLoopbackUrl } from '../shared/loopback.js';
 import { type TableConnection, tableServiceUrl } from '../shared/table-client.js';
+import type { IdentityStoreOptions } from './create-store.js';
 
 /**
  * The detail of the 503 answered when the identity store fails: which store, and, only when it is on this machine
@@ -8,7 +8,7 @@ import { type TableConnection, tableServiceUrl } from '../shared/table-client.js
  * deployment), and nothing from a connection string but a loopback origin and path is used (a SAS would be in its
  * query).
  */
-export function storeUnavailableDetail(store: Settings['store']): string {
+export function storeUnavailableDetail(store: IdentityStoreOptions): string {
   if (store.kind === 'memory') return 'The identity store is unavailable. Retry later.';
   const local = loopbackEndpoint(store.connection);
   if (local === undefined) return 'The identity store (Azure Table Storage) is unavailable. Retry later.';

@@ -1,8 +1,8 @@
 import { type AcsOperation, type RowLimitOptions, spend } from '../limits/row-limit.js';
+import { IdentityStoreUnavailableError, UserLimitExceededError } from '../shared/errors.js';
 import {
   type IdentityRecord,
   type IdentityStore,
-  IdentityStoreUnavailableError,
   type UserKey,
   userKeyOf,
   type Versioned,
@@ -15,24 +15,6 @@ import {
  * module writes. Every operation is one read and one write in the usual case, and a lost race re-reads and decides
  * again, for as long as the caller's budget lasts (never a fixed number of rounds).
  */
-
-/** The user asked for more ACS work than the shared per-user limit allows; answered 429 with Retry-After. */
-export class UserLimitExceededError extends Error {
-  override readonly name = 'UserLimitExceededError';
-  readonly code = 'ERR_USER_LIMIT';
-  constructor(readonly retryAfterSeconds: number) {
-    super('The per-user limit is spent');
-  }
-}
-
-/**
- * The user's identity was erased after this request first read the row: the erase wins, so this request writes
- * nothing more and creates nothing; a new request starts afresh.
- */
-export class ErasedMeanwhileError extends Error {
-  override readonly name = 'ErasedMeanwhileError';
-  readonly code = 'ERR_ERASED_MEANWHILE';
-}
 
 /** The row's revocation count; none yet is 0. */
 export function revocationOf(record: IdentityRecord): number {

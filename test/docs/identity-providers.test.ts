@@ -3,7 +3,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevClaims, type DevIssuer, startDevIssuer } from '../../dev/dev-issuer.js';
 import { createCallerValidator } from '../../src/caller/index.js';
-import { loadSettings, TENANT_PLACEHOLDER } from '../../src/settings.js';
+import { TENANT_PLACEHOLDER } from '../../src/caller/issuers.js';
+import { loadSettings } from '../../src/settings.js';
 
 const GUIDE = path.resolve(import.meta.dirname, '../../docs/identity-providers.md');
 const ACS = 'endpoint=https://contoso.communication.azure.com/;accesskey=a2V5';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AcsUnavailableError } from '../../src/acs/errors.js';
 import { type AuditEntry, audit, audited } from '../../src/audit.js';
 import { hashUser, type Logger, type LogLevel } from '../../src/log.js';
+import { AcsUnavailableError } from '../../src/shared/errors.js';
 
 function capture() {
   const lines: { level: LogLevel; event: Record<string, unknown> }[] = [];

@@ -36,31 +36,42 @@ describe('the import graph of src/', () => {
     expect(await violationsIn(['src'], options, 'tsconfig.json')).toEqual([]);
   });
 
-  it('would catch a cycle closed by type imports alone, and an adapter importing the request path', async () => {
+  /** The violations dependency-cruiser finds in a src/ made of `files` alone (path → text). */
+  async function violationsAmong(files: Record<string, string>): Promise<string[]> {
     const base = await mkdtemp(path.join(tmpdir(), 'layers-'));
     try {
-      const write = async (file: string, text: string) => {
+      for (const [file, text] of Object.entries(files)) {
         await mkdir(path.dirname(path.join(base, file)), { recursive: true });
         await writeFile(path.join(base, file), text);
-      };
-      await write(
-        'src/http/pipeline.ts',
-        "import type { Services } from '../services';\nexport type Step = 1;\n",
-      );
-      await write(
-        'src/services.ts',
-        "import type { Step } from './http/pipeline';\nexport type Services = Step;\n",
-      );
-      await write(
-        'src/limits/store.ts',
-        "import type { Step } from '../http/pipeline';\nexport type Store = Step;\n",
-      );
+      }
       const { tsConfig: _tsConfig, ...withoutTsConfig } = options;
-      const found = await violationsIn(['src'], { ...withoutTsConfig, baseDir: base });
-      expect(found).toContain('no-circular: src/http/pipeline.ts -> src/services.ts -> src/http/pipeline.ts');
-      expect(found).toContain('adapters-below-the-request-path: src/limits/store.ts -> src/http/pipeline.ts');
+      return await violationsIn(['src'], { ...withoutTsConfig, baseDir: base });
     } finally {
       await rm(base, { recursive: true, force: true });
     }
+  }
+
+  it('would catch a cycle closed by type imports alone, and an adapter importing the request path', async () => {
+    const found = await violationsAmong({
+      'src/http/pipeline.ts': "import type { Services } from '../services';\nexport type Step = 1;\n",
+      'src/services.ts': "import type { Step } from './http/pipeline';\nexport type Services = Step;\n",
+      'src/limits/store.ts': "import type { Step } from '../http/pipeline';\nexport type Store = Step;\n",
+    });
+    expect(found).toContain('no-circular: src/http/pipeline.ts -> src/services.ts -> src/http/pipeline.ts');
+    expect(found).toContain('adapters-below-the-request-path: src/limits/store.ts -> src/http/pipeline.ts');
+  });
+
+  it('would catch an adapter or a shared helper reading the settings instead of taking its own options', async () => {
+    const found = await violationsAmong({
+      'src/settings.ts': 'export type Settings = { store: string };\n',
+      'src/tokens/sealer.ts':
+        "import type { Settings } from '../settings';\nexport type Store = Settings['store'];\n",
+      'src/shared/detail.ts':
+        "import type { Settings } from '../settings';\nexport type Store = Settings['store'];\n",
+      'src/services.ts': "import type { Settings } from './settings';\nexport type Root = Settings;\n",
+    });
+    expect(found).toContain('adapters-take-their-own-options: src/tokens/sealer.ts -> src/settings.ts');
+    expect(found).toContain('adapters-take-their-own-options: src/shared/detail.ts -> src/settings.ts');
+    expect(found.filter((violation) => violation.includes('src/services.ts -> src/settings.ts'))).toEqual([]);
   });
 });

@@ -1,10 +1,26 @@
 import type { TokenCredential } from '@azure/identity';
+import type { IdentityStoreOptions } from '../../identities/create-store.js';
 import type { Logger } from '../../log.js';
-import type { Settings } from '../../settings.js';
 import { managedIdentityCredential } from '../../shared/credential.js';
 import { developmentKeyRing, isDevelopmentStorage } from './development-key.js';
 import { KeyVaultKeyRing } from './key-vault-key-ring.js';
 import { AesGcmTokenSealer, type TokenSealer } from './token-sealer.js';
+
+/** What decides whether and how reusable tokens are shared; the composition root passes the settings. */
+export interface TokenSealingConfig {
+  readonly tokens: {
+    readonly reuse: {
+      /** TOKEN_REUSE. */
+      readonly enabled: boolean;
+      /** TOKEN_SEALING_KEY_URL, and the managed identity that reads it. */
+      readonly sealingKey?: { readonly keyUrl: string; readonly clientId?: string | undefined } | undefined;
+    };
+  };
+  /** Where the identity store keeps its rows: the development key is for memory or the local storage only. */
+  readonly store: IdentityStoreOptions;
+  /** The request's time budget (REQUEST_TIMEOUT_MS); a request waits for Key Vault a quarter of it at most. */
+  readonly requestTimeoutMs?: number | undefined;
+}
 
 export interface TokenSealerOptions {
   /** The process's one credential (src/shared/credential.ts), for Key Vault; tests pass their own. */
@@ -18,7 +34,7 @@ export interface TokenSealerOptions {
  * undefined, with a warning naming the setting that turns sharing on.
  */
 export function createTokenSealer(
-  settings: Pick<Settings, 'tokens' | 'store'> & Partial<Pick<Settings, 'requestTimeoutMs'>>,
+  settings: TokenSealingConfig,
   log: Logger,
   options: TokenSealerOptions = {},
 ): TokenSealer | undefined {

@@ -15,11 +15,6 @@ export interface SealingKeyRing {
   find(id: string): Promise<SealingKey | undefined>;
 }
 
-/** The key source is unreachable or refused us; the message never carries key material or a credential. */
-export class TokenSealingUnavailableError extends Error {
-  override readonly name = 'TokenSealingUnavailableError';
-}
-
 export const SEALING_KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** A fixed set of keys held in memory: the first seals, all of them open. */

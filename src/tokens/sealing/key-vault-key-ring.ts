@@ -7,9 +7,10 @@ import {
   type KeyVaultKey,
 } from '@azure/keyvault-keys';
 import type { Logger } from '../../log.js';
+import { TokenSealingUnavailableError } from '../../shared/errors.js';
 import { isLoopbackUrl } from '../../shared/loopback.js';
 import { LruMap } from '../../shared/lru-map.js';
-import { type SealingKey, type SealingKeyRing, TokenSealingUnavailableError } from './key-ring.js';
+import type { SealingKey, SealingKeyRing } from './key-ring.js';
 
 export interface KeyVaultKeyRingOptions {
   /** TOKEN_SEALING_KEY_URL: `https://<vault>/keys/<name>` (follows the newest version) or `.../<name>/<version>`. */

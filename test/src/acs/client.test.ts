@@ -2,8 +2,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
 import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
-import { AcsFailureError, AcsUnavailableError } from '../../../src/acs/errors.js';
 import { managedIdentityCredential } from '../../../src/shared/credential.js';
+import { AcsFailureError, AcsUnavailableError } from '../../../src/shared/errors.js';
 
 let emulator: RunningEmulator;
 beforeAll(async () => {

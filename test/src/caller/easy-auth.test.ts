@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEasyAuthValidator } from '../../../src/caller/easy-auth.js';
-import { AuthenticationError } from '../../../src/caller/principal.js';
+import { AuthenticationError } from '../../../src/shared/errors.js';
 
 const OBJECT_ID = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
 

@@ -11,7 +11,7 @@ import {
   readBearerToken,
   VERIFIED_TOKEN_MAX_AGE_MS,
 } from '../../../src/caller/jwt.js';
-import { AuthenticationError, KeysUnavailableError } from '../../../src/caller/principal.js';
+import { AuthenticationError, KeysUnavailableError } from '../../../src/shared/errors.js';
 
 /** A validator trusting this one issuer (AUTH_ISSUER and AUTH_AUDIENCE, as a one-entry list). */
 const singleIssuerValidator = (entry: TrustedIssuer, options?: JwtValidatorOptions) =>

@@ -1,12 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { IdentityRecord, IdentityStore, UserKey } from '../../../src/identities/identity-store.js';
-import {
-  revokingOf,
-  tombstoneOf,
-  UserLimitExceededError,
-  UserRows,
-} from '../../../src/identities/user-row.js';
+import { revokingOf, tombstoneOf, UserRows } from '../../../src/identities/user-row.js';
+import { UserLimitExceededError } from '../../../src/shared/errors.js';
 
 /**
  * The behaviour every IdentityStore adapter must share: one record per user, conditional writes by version. The

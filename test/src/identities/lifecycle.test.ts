@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
 import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
-import { AcsUnavailableError } from '../../../src/acs/errors.js';
-import {
-  type IdentityRecord,
-  IdentityStoreUnavailableError,
-  type UserKey,
-  type Versioned,
-} from '../../../src/identities/identity-store.js';
+import type { IdentityRecord, UserKey, Versioned } from '../../../src/identities/identity-store.js';
 import {
   deleteUserIdentity,
   type LifecycleDependencies,
@@ -16,6 +10,7 @@ import {
 import { MemoryIdentityStore } from '../../../src/identities/memory/memory-identity-store.js';
 import { issueTokenForUser } from '../../../src/identities/provisioning.js';
 import { UserRows } from '../../../src/identities/user-row.js';
+import { AcsUnavailableError, IdentityStoreUnavailableError } from '../../../src/shared/errors.js';
 
 /** The memory store with one planned outage of a write, to see what a failure between two steps leaves behind. */
 class FlakyStore extends MemoryIdentityStore {

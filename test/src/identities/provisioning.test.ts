@@ -1,24 +1,24 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../../../dev/emulator/index.js';
 import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
-import { AcsUnavailableError } from '../../../src/acs/errors.js';
 import { createIdentityStore } from '../../../src/identities/create-store.js';
-import {
-  type IdentityStore,
-  IdentityStoreUnavailableError,
-  type UserKey,
-} from '../../../src/identities/identity-store.js';
+import type { IdentityStore, UserKey } from '../../../src/identities/identity-store.js';
 import { deleteUserIdentity } from '../../../src/identities/lifecycle.js';
 import { MemoryIdentityStore } from '../../../src/identities/memory/memory-identity-store.js';
 import {
   type ClaimTiming,
-  IdentityPendingError,
   issueTokenForAnonymous,
   issueTokenForUser,
   type ProvisioningDependencies,
 } from '../../../src/identities/provisioning.js';
-import { ErasedMeanwhileError, UserRows } from '../../../src/identities/user-row.js';
+import { UserRows } from '../../../src/identities/user-row.js';
 import type { Logger } from '../../../src/log.js';
+import {
+  AcsUnavailableError,
+  ErasedMeanwhileError,
+  IdentityPendingError,
+  IdentityStoreUnavailableError,
+} from '../../../src/shared/errors.js';
 import { startStorageRelay } from '../../support/storage-relay.js';
 
 type StorageRelay = Awaited<ReturnType<typeof startStorageRelay>>;

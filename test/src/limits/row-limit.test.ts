@@ -4,8 +4,9 @@ import { AcsGateway, createIdentityClient } from '../../../src/acs/client.js';
 import { deleteUserIdentity } from '../../../src/identities/lifecycle.js';
 import { MemoryIdentityStore } from '../../../src/identities/memory/memory-identity-store.js';
 import { issueTokenForUser } from '../../../src/identities/provisioning.js';
-import { UserLimitExceededError, UserRows } from '../../../src/identities/user-row.js';
+import { UserRows } from '../../../src/identities/user-row.js';
 import { ACS_WEIGHTS, levelAt, spend } from '../../../src/limits/row-limit.js';
+import { UserLimitExceededError } from '../../../src/shared/errors.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const options = { perMinute: 10 };

@@ -6,8 +6,8 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import { odata, TableClient } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { IdentityStoreUnavailableError } from '../../../../src/identities/identity-store.js';
 import { TableIdentityStore } from '../../../../src/identities/table/table-identity-store.js';
+import { IdentityStoreUnavailableError } from '../../../../src/shared/errors.js';
 import { type RunningAzurite, startAzurite } from '../../../support/azurite.js';
 import { describeIdentityStoreContract } from '../identity-store.contract.js';
 

@@ -5,7 +5,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
 import type { Logger } from '../../../../src/log.js';
-import { TokenSealingUnavailableError } from '../../../../src/tokens/sealing/key-ring.js';
+import { TokenSealingUnavailableError } from '../../../../src/shared/errors.js';
 import {
   KeyVaultKeyRing,
   type KeyVaultKeyRingOptions,
