@@ -5,7 +5,7 @@
  * only), project_utils.go (createDeployableZip), framework_service_node.go (restore and package run `npm install`
  * and `npm run build --if-present` in the service folder) and the hook order of internal/cmd/up_graph.go.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import {
   azdPackageFiles,
   azdRemoteBuild,
   azdRemoteBuildFor,
+  FUNCTION_PACKAGE_FILES,
 } from './function-package.js';
 
 /** The few keys of azure.yaml these checks need, read line by line (the file is ours and kept simple). */
@@ -113,20 +114,19 @@ describe('azure.yaml', () => {
   });
 
   it("passes azd's rule in the folder azd packages, and azd uploads exactly the package", async () => {
-    const staged = await stageFunctionApp();
+    // Staged from a copy of the project: test/infra/function-package.test.ts stages this repository's own
+    // dist/function-app, and two test files emptying one folder side by side fail each other.
+    const copy = await mkdtemp(path.join(tmpdir(), 'azd-package-'));
+    temporary.push(copy);
+    await cp(path.resolve('src'), path.join(copy, 'src'), { recursive: true });
+    for (const file of ['package.json', 'host.json']) await cp(path.resolve(file), path.join(copy, file));
+    await symlink(path.resolve('node_modules'), path.join(copy, 'node_modules'), 'dir');
+    const staged = await stageFunctionApp({ root: copy });
     const service = { language: yaml.language, remoteBuild: yaml.remoteBuild };
     expect(await azdRemoteBuildFor(staged.dir, service)).toBe(false);
-    expect(await azdPackageFiles(staged.dir, service)).toEqual([
-      'dist/index.cjs',
-      'dist/index.cjs.map',
-      'dist/telemetry-azure-monitor.cjs',
-      'dist/telemetry-azure-monitor.cjs.map',
-      'dist/telemetry-otlp.cjs',
-      'dist/telemetry-otlp.cjs.map',
-      'host.json',
-      'package-lock.json',
-      'package.json',
-    ]);
+    expect(await azdPackageFiles(staged.dir, service)).toEqual(
+      [...FUNCTION_PACKAGE_FILES, 'package-lock.json'].sort(),
+    );
     // azd's restore runs `npm install` there: nothing to install, so no node_modules joins the upload.
     const manifest = JSON.parse(await readFile(path.join(staged.dir, 'package.json'), 'utf8'));
     expect(manifest.dependencies).toBeUndefined();

@@ -6,19 +6,15 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FUNCTION_APP_DIR, NEVER_DEPLOYED_DIRS, stageFunctionApp } from '../../scripts/build.js';
-import { azdPackageFiles, coreToolsIgnoreParser, coreToolsPackageFiles } from './function-package.js';
+import {
+  azdPackageFiles,
+  coreToolsIgnoreParser,
+  coreToolsPackageFiles,
+  FUNCTION_PACKAGE_FILES,
+} from './function-package.js';
 
 const run = promisify(execFile);
-const PACKAGE = [
-  'dist/index.cjs',
-  'dist/index.cjs.map',
-  'dist/telemetry-azure-monitor.cjs',
-  'dist/telemetry-azure-monitor.cjs.map',
-  'dist/telemetry-otlp.cjs',
-  'dist/telemetry-otlp.cjs.map',
-  'host.json',
-  'package.json',
-];
+const PACKAGE = FUNCTION_PACKAGE_FILES;
 
 const temporary: string[] = [];
 afterAll(async () => {

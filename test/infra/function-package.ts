@@ -29,6 +29,18 @@ function anchoredAlternation(patterns: readonly string[]) {
   return patterns.length > 0 ? new RegExp(`^((${patterns.map(coreToolsPattern).join(')|(')}))`) : /$^/;
 }
 
+/** What the deployed package holds: the bundle, the telemetry bundles loaded on demand, their maps, host.json, package.json. */
+export const FUNCTION_PACKAGE_FILES = [
+  'dist/index.cjs',
+  'dist/index.cjs.map',
+  'dist/telemetry-azure-monitor.cjs',
+  'dist/telemetry-azure-monitor.cjs.map',
+  'dist/telemetry-otlp.cjs',
+  'dist/telemetry-otlp.cjs.map',
+  'host.json',
+  'package.json',
+];
+
 /** GitIgnoreParser: `accepts(relativePath)` is true when Core Tools would upload the file. */
 export function coreToolsIgnoreParser(funcignore: string) {
   const positive: string[] = [];
