@@ -5,6 +5,8 @@ import type { FaultSettings } from '../../dev/emulator/faults.js';
 export interface EmulatorStats {
   operations: Record<string, number>;
   identities: { active: number };
+  /** Calls the emulator refused, by reason: `faults` counts the failures it injected. */
+  rejected: Record<string, number>;
   /** Calls the emulator carried out whose answer nobody was left to receive (the caller was gone). */
   undelivered: Record<string, number>;
 }

@@ -37,6 +37,8 @@ export interface BurstFigures {
   requests: number;
   /** Requests answered 200 (after the client's retries of 503 answers, under faults). */
   answered: number;
+  /** ACS calls the emulator failed on purpose (its deterministic 30% schedule): whether the faults really hit. */
+  faultsInjected: number;
   clientRetries: number;
   creates: number;
   deletes: number;
@@ -197,6 +199,7 @@ async function measureBurst(
     users,
     requests: flat.length,
     answered: flat.filter((answer) => answer.status === 200).length,
+    faultsInjected: (after.rejected.faults ?? 0) - (before.rejected.faults ?? 0),
     clientRetries: flat.reduce((sum, answer) => sum + answer.retries, 0),
     creates: creates(after) - creates(before),
     deletes: deletes(after) - deletes(before),
