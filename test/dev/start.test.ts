@@ -17,14 +17,14 @@ import {
   readLocalSettings,
   startDevelopment,
 } from '../../dev/start.js';
+import { DEVELOPMENT_ACCOUNT } from '../../src/tokens/sealing/development-key.js';
 import { freePort, startAzurite } from '../support/azurite.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
 const START = path.join(ROOT, 'dev/start.ts');
 /** Azurite's fixed development account, as in its documentation; not a secret. */
-const DEV_STORAGE_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const DEV_STORAGE_KEY = DEVELOPMENT_ACCOUNT.key;
 
 const directories: string[] = [];
 function settingsDir(values?: Record<string, string>): string {

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { type AzuriteTable, startAzuriteTable } from '../../dev/azurite.js';
+import { DEVELOPMENT_ACCOUNT } from '../../src/tokens/sealing/development-key.js';
 
 export interface RunningAzurite {
   connectionString: string;
@@ -12,9 +13,7 @@ export interface RunningAzurite {
 }
 
 /** Azurite's fixed, publicly documented development account; not a secret. */
-const DEV_ACCOUNT = 'devstoreaccount1';
-const DEV_ACCOUNT_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const { name: DEV_ACCOUNT, key: DEV_ACCOUNT_KEY } = DEVELOPMENT_ACCOUNT;
 
 /** Starts the Azurite Table service on 127.0.0.1 with in-memory storage, on `port` or a free one. */
 export async function startAzurite(opts: { port?: number } = {}): Promise<RunningAzurite> {

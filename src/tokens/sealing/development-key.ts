@@ -25,7 +25,7 @@ export function developmentKeyRing(): StaticKeyRing {
  * (https://learn.microsoft.com/azure/storage/common/storage-use-azurite#well-known-storage-account-and-key). No real
  * account can have this key, so a connection string carrying it reaches an emulator, never data of value.
  */
-const DEVELOPMENT_ACCOUNT = {
+export const DEVELOPMENT_ACCOUNT = {
   name: 'devstoreaccount1',
   key: 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==',
 };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { storeUnavailableDetail } from '../../../src/identities/unavailable-detail.js';
 import type { Settings } from '../../../src/settings.js';
+import { DEVELOPMENT_ACCOUNT } from '../../../src/tokens/sealing/development-key.js';
 
 type TableStore = Extract<Settings['store'], { kind: 'table' }>;
 const table = (store: TableStore) => store;
@@ -21,7 +22,7 @@ describe('storeUnavailableDetail', () => {
   });
 
   it('names a loopback endpoint without the account key of its connection string', () => {
-    const key = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+    const { key } = DEVELOPMENT_ACCOUNT;
     const detail = storeUnavailableDetail(
       table({
         kind: 'table',

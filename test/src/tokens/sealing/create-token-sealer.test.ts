@@ -4,6 +4,7 @@ import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { RunningKeyVaultEmulator } from '../../../../dev/keyvault/index.js';
 import type { Logger } from '../../../../src/log.js';
 import { loadSettings, SettingsError } from '../../../../src/settings.js';
+import { DEVELOPMENT_ACCOUNT } from '../../../../src/tokens/sealing/development-key.js';
 import { createTokenSealer, sealingBinding } from '../../../../src/tokens/sealing/index.js';
 import { useKeyVaultEmulator } from '../../../support/key-vault.js';
 
@@ -19,8 +20,7 @@ const binding = sealingBinding({
 });
 const userAssignedClientId = '3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
 /** Azurite's published account and key (public, like the development sealing key). */
-const azuriteAccount =
-  'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const azuriteAccount = `DefaultEndpointsProtocol=http;AccountName=${DEVELOPMENT_ACCOUNT.name};AccountKey=${DEVELOPMENT_ACCOUNT.key}`;
 
 let logs: { level: string; event: Record<string, unknown> }[];
 const log: Logger = (level, event) => logs.push({ level, event });
